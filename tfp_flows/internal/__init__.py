@@ -1,0 +1,1 @@
+"""Not public API: helpers shared by the package. May change without notice."""

@@ -1,0 +1,1 @@
+"""tfp_flows.layers."""

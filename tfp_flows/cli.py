@@ -18,6 +18,10 @@ __all__ = ["JOBS", "main", "parse_args"]
 JOBS = {
     "glow": "tfp_flows.jobs.glow",
     "realnvp": "tfp_flows.jobs.glow",
+    "maf": "tfp_flows.jobs.maf",
+    "iaf": "tfp_flows.jobs.maf",
+    "pixelrnn": "tfp_flows.jobs.pixelrnn",
+    "vae": "tfp_flows.jobs.vae",
 }
 
 

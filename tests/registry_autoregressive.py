@@ -1,0 +1,74 @@
+"""Registry entries of the autoregressive bijectors (MAF, IAF and their stacks)."""
+
+import numpy as np
+
+from tests.registry import Entry
+from tfp_flows.bijectors.maf import IAF, MAF
+from tfp_flows.nn.made import MADE
+
+
+def _made(dtype, d=4, **kwargs):
+    kwargs.setdefault("hidden_units", [6])
+    kwargs.setdefault("output_initializer", "glorot_uniform")
+    return MADE(d, dtype=dtype.name, **kwargs)
+
+
+def _context(dtype, c=2):
+    return np.linspace(-1.0, 1.0, c).astype(dtype.as_numpy_dtype)
+
+
+def _stack(kind, dtype, **kwargs):
+    from tfp_flows.flows.autoregressive import iaf, maf
+
+    builder = maf if kind == "maf" else iaf
+    return builder(
+        4, num_layers=2, hidden_units=[6], dtype=dtype.name, seed=3, **kwargs
+    ).bijector
+
+
+ENTRIES = [
+    Entry("maf_affine", lambda dt: MAF(_made(dt)), (4,), num_weights=4),
+    Entry(
+        "maf_affine_unbounded_direct_random_order",
+        lambda dt: MAF(
+            _made(
+                dt, hidden_units=[5, 5], direct_connections=True, input_order="random"
+            ),
+            log_scale_bound=None,
+        ),
+        (4,),
+        num_weights=7,
+    ),
+    Entry(
+        "maf_gated", lambda dt: MAF(_made(dt), transform="gated"), (4,), num_weights=4
+    ),
+    Entry("iaf_gated", lambda dt: IAF(_made(dt, input_order=[2, 0, 3, 1])), (4,), 4),
+    Entry(
+        "iaf_affine_random_degrees",
+        lambda dt: IAF(_made(dt, hidden_degrees="random", seed=2), transform="affine"),
+        (4,),
+        num_weights=4,
+    ),
+    Entry(
+        "maf_conditional",
+        lambda dt: MAF(_made(dt, context_size=2), context=_context(dt)),
+        (4,),
+        num_weights=5,
+    ),
+    Entry(
+        "iaf_conditional_two_masks",
+        lambda dt: IAF(
+            _made(dt, context_size=2, num_masks=2, input_order="random"),
+            context=_context(dt),
+        ),
+        (4,),
+        num_weights=5,
+    ),
+    Entry("maf_stack", lambda dt: _stack("maf", dt), (4,), num_weights=8),
+    Entry(
+        "iaf_stack_random_permutation",
+        lambda dt: _stack("iaf", dt, permutation="random"),
+        (4,),
+        num_weights=8,
+    ),
+]

@@ -39,6 +39,7 @@ def made_degrees(
     *,
     input_order="left-to-right",
     hidden_degrees: str = "equal",
+    conditional: bool = False,
     rng: np.random.Generator | None = None,
 ) -> list[np.ndarray]:
     """Degrees of the inputs and of every hidden layer (Germain et al. 2015).
@@ -52,6 +53,10 @@ def made_degrees(
       hidden_degrees: `'equal'` (each value of `[min previous degree, D-1]`
         the same number of times, up to one) or `'random'` (uniform in that
         range, drawn from `rng`).
+      conditional: the network also takes a context, treated as degree 0:
+        hidden degrees then start at 0, and degree-0 units (which see only
+        the context) reach every output, so the first variable in the
+        ordering is conditioned on the context too.
       rng: a `np.random.Generator` for the random options.
 
     Returns:
@@ -91,7 +96,7 @@ def made_degrees(
         )
     out = [degrees.astype(np.int64)]
     for units in hidden_units:
-        low = min(int(out[-1].min()), d - 1)
+        low = 0 if conditional else min(int(out[-1].min()), d - 1)
         high = d - 1
         if hidden_degrees == "equal":
             deg = low + np.arange(units) % (high - low + 1)
@@ -131,7 +136,9 @@ class MADE(keras.layers.Layer):
         out = (W^V * M^V) h^L + (A * M^A) x + b^V
 
     The context `c` (if `context_size` is set) feeds every hidden layer through
-    an unmasked matrix `V^l`. Weights are built at construction.
+    an unmasked matrix `V^l`; it counts as degree 0, so hidden degrees start
+    at 0 and every output, the first in the ordering included, depends on it.
+    Weights are built at construction.
 
     Order- and connectivity-agnostic training: the layer holds `num_masks`
     mask sets, drawn from `seed`, and `mask_index` (a non-trainable weight)
@@ -143,8 +150,8 @@ class MADE(keras.layers.Layer):
     Args:
       event_size: D.
       num_params: outputs per dimension (2: shift and log-scale).
-      hidden_units: hidden layer sizes; each must be `>= D - 1` (otherwise some
-        outputs could not be connected: ValueError).
+      hidden_units: hidden layer sizes; each must be `>= D - 1` (`>= D` with a
+        context), otherwise some outputs could not be connected: ValueError.
       input_order: `'left-to-right'`, `'right-to-left'`, `'random'` (seeded) or
         a permutation `p` of `0..D-1` (input `i` is the `p[i]`-th variable).
       hidden_degrees: `'equal'` or `'random'` (see `made_degrees`).
@@ -206,19 +213,24 @@ class MADE(keras.layers.Layer):
             for i, h in enumerate(hidden_units)
         ]
         d = self.event_size
-        for i, h in enumerate(self.hidden_units):
-            if d > 1 and h < d - 1:
-                raise ValueError(
-                    f"MADE: argument `hidden_units[{i}]` = {h} is smaller than "
-                    f"event_size - 1 = {d - 1}: some hidden degrees in 1..{d - 1} "
-                    "would be missing and the outputs that need them would be "
-                    f"disconnected. Use >= {d - 1} hidden units per layer."
-                )
         self.context_size = (
             None
             if context_size is None
             else check_positive_int(context_size, "context_size", "MADE")
         )
+        # Degrees 1..D-1 (and 0, the context's, when conditional) must all
+        # occur in every hidden layer, or some outputs lose their inputs.
+        low = 0 if self.context_size is not None else 1
+        need = d - low
+        for i, h in enumerate(self.hidden_units):
+            if need > 1 and h < need:
+                raise ValueError(
+                    f"MADE: argument `hidden_units[{i}]` = {h} is smaller than "
+                    f"the {need} hidden degrees {low}..{d - 1} needed (event_size="
+                    f"{d}, context_size={self.context_size}): the outputs that "
+                    f"need the missing degrees would be disconnected. Use >= "
+                    f"{need} hidden units per layer."
+                )
         self.direct_connections = bool(direct_connections)
         self.activation = keras.activations.get(activation)
         self._input_order_arg = (
@@ -244,6 +256,7 @@ class MADE(keras.layers.Layer):
                 self.hidden_units,
                 input_order=self._input_order_arg,
                 hidden_degrees=self.hidden_degrees,
+                conditional=self.context_size is not None,
                 rng=np.random.default_rng([seed, k]),
             )
             for k in range(self.num_masks)

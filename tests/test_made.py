@@ -1,0 +1,191 @@
+"""MADE: autoregressive property (Jacobian sparsity), masks, ensembles, errors."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfp_flows.internal.keras import as_tf_variable, keras
+from tfp_flows.nn.made import MADE, made_degrees
+
+D = 5
+ORDERS = ["left-to-right", "right-to-left", "random", [3, 0, 4, 1, 2]]
+
+
+def _jacobian_dependence(made, context=None, n=4, seed=0):
+    """`dep[d, j]` = sum over rows and params of |d out[d] / d x[j]|."""
+    x = tf.constant(
+        np.random.RandomState(seed).normal(size=(n, D)), made.variable_dtype
+    )
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        out = made(x, context=context)
+    jac = tape.batch_jacobian(out, x)  # [n, D, P, D]
+    return np.abs(jac.numpy()).sum(axis=(0, 2))
+
+
+def _made(**kwargs):
+    kwargs.setdefault("hidden_units", [10, 10])
+    kwargs.setdefault("output_initializer", "glorot_uniform")
+    kwargs.setdefault("num_params", 2)
+    kwargs.setdefault("seed", 3)
+    kwargs.setdefault("activation", "tanh")  # no dead units: connectivity is visible
+    return MADE(D, **kwargs)
+
+
+@pytest.mark.parametrize("order", ORDERS, ids=lambda o: str(o))
+@pytest.mark.parametrize("hidden_degrees", ["equal", "random"])
+@pytest.mark.parametrize("direct", [False, True])
+def test_jacobian_is_autoregressive_in_the_ordering(order, hidden_degrees, direct):
+    made = _made(
+        input_order=order, hidden_degrees=hidden_degrees, direct_connections=direct
+    )
+    dep = _jacobian_dependence(made)
+    position = made.input_order  # position of each input in the ordering
+    before = position[None, :] < position[:, None]  # [out d, in j]
+    assert np.all(dep[~before] == 0), "output depends on an input at/after it"
+    if hidden_degrees == "equal" or direct:
+        # Full connectivity: every allowed dependence is present.
+        assert np.all(dep[before] > 0)
+    if not isinstance(order, str):
+        np.testing.assert_array_equal(position, order)
+    if order == "right-to-left":
+        np.testing.assert_array_equal(position, np.arange(D)[::-1])
+
+
+def test_no_hidden_layers_and_context_keep_the_property():
+    made = _made(hidden_units=[], direct_connections=True, input_order="random")
+    dep = _jacobian_dependence(made)
+    pos = made.input_order
+    before = pos[None, :] < pos[:, None]
+    assert np.all(dep[~before] == 0) and np.all(dep[before] > 0)
+    cmade = _made(context_size=3, input_order="random")
+    c = tf.constant(np.random.RandomState(1).normal(size=(4, 3)), tf.float32)
+    dep = _jacobian_dependence(cmade, context=c)
+    pos = cmade.input_order
+    assert np.all(dep[~(pos[None, :] < pos[:, None])] == 0)
+    # The context reaches every output (including the first in the ordering).
+    x = tf.zeros([4, D])
+    with tf.GradientTape() as tape:
+        tape.watch(c)
+        out = cmade(x, context=c)
+    g = tape.batch_jacobian(out, c).numpy()
+    assert np.all(np.abs(g).sum(axis=(0, 2, 3)) > 0)
+
+
+def test_degrees_follow_germain():
+    deg = made_degrees(4, [6, 3], hidden_degrees="equal")
+    np.testing.assert_array_equal(deg[0], [1, 2, 3, 4])
+    np.testing.assert_array_equal(deg[1], [1, 2, 3, 1, 2, 3])
+    deg = made_degrees(
+        6, [20, 20], hidden_degrees="random", rng=np.random.default_rng(0)
+    )
+    for prev, cur in zip(deg[1:-1], deg[2:], strict=True):
+        assert cur.min() >= prev.min() and cur.max() <= 5
+
+
+def test_too_few_hidden_units_is_an_error():
+    with pytest.raises(
+        ValueError, match=r"hidden_units\[1\]` = 3 .*4 hidden degrees 1..4"
+    ):
+        MADE(5, hidden_units=[8, 3])
+
+
+def test_resample_masks_changes_ordering_and_keeps_the_property():
+    made = _made(input_order="random", hidden_degrees="random", num_masks=3)
+    orders = {tuple(made.input_order)}
+    for k in range(3):
+        made.set_mask_index(k)
+        orders.add(tuple(made.input_order))
+        dep = _jacobian_dependence(made)
+        pos = made.input_order
+        assert np.all(dep[~(pos[None, :] < pos[:, None])] == 0)
+    assert len(orders) > 1, "the mask sets should use different orderings"
+    made.set_mask_index(0)
+    before = made.input_order.copy()
+    made.resample_masks(seed=123)
+    assert tuple(made.input_order) != tuple(before)
+    dep = _jacobian_dependence(made)
+    pos = made.input_order
+    assert np.all(dep[~(pos[None, :] < pos[:, None])] == 0)
+    made.next_mask()
+    assert int(made.mask_index.numpy()) == 1
+    made.set_mask_index(2)
+    made.next_mask()
+    assert int(made.mask_index.numpy()) == 0
+
+
+def test_mask_index_works_inside_tf_function():
+    made = _made(input_order="random", num_masks=2)
+    x = tf.random.normal([3, D])
+    eager = [None, None]
+    for k in range(2):
+        made.set_mask_index(k)
+        eager[k] = made(x).numpy()
+
+    @tf.function
+    def step(x):
+        made.next_mask()
+        return made(x)
+
+    made.set_mask_index(0)
+    np.testing.assert_allclose(step(x).numpy(), eager[1], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(step(x).numpy(), eager[0], rtol=1e-5, atol=1e-6)
+
+
+def test_keras_model_sees_exactly_the_trainable_weights():
+    made = _made(context_size=2, direct_connections=True)
+    x_in = keras.Input((D,))
+    c_in = keras.Input((2,))
+    model = keras.Model([x_in, c_in], made(x_in, context=c_in))
+    assert len(model.trainable_weights) == 2 * 3 + 2 + 1  # kernels, biases, ctx
+    assert {id(as_tf_variable(w)) for w in model.trainable_weights} == {
+        id(as_tf_variable(w)) for w in made.trainable_weights
+    }
+    assert all(not w.trainable for w in made.non_trainable_weights)
+    out = model([np.zeros((2, D), "float32"), np.ones((2, 2), "float32")])
+    assert tuple(out.shape) == (2, D, 2)
+
+
+def test_config_round_trip():
+    made = _made(input_order=[3, 0, 4, 1, 2], context_size=2)
+    clone = MADE.from_config(made.get_config())
+    assert clone.event_size == D and clone.context_size == 2
+    np.testing.assert_array_equal(clone.input_order, made.input_order)
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(input_order="middle-out"), "input_order"),
+        (dict(input_order=[0, 1, 1, 2, 3]), r"permutation of 0..4"),
+        (dict(hidden_degrees="spread"), "hidden_degrees"),
+        (dict(num_params=0), "num_params"),
+        (dict(num_masks=0), "num_masks"),
+    ],
+)
+def test_bad_constructor_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        _made(**kwargs)
+
+
+def test_bad_call_arguments():
+    made = _made()
+    with pytest.raises(
+        ValueError, match=r"`inputs` must have shape \[\.\.\., 5\].*\[3, 4\]"
+    ):
+        made.params(tf.zeros([3, 4]))
+    with pytest.raises(ValueError, match="`context` was given.*unconditional"):
+        made.params(tf.zeros([3, D]), context=tf.zeros([3, 2]))
+    with pytest.raises(ValueError, match="floating-point"):
+        made.params(tf.zeros([3, D], tf.int32))
+    cmade = _made(context_size=2)
+    with pytest.raises(ValueError, match="`context` is required.*context_size=2"):
+        cmade.params(tf.zeros([3, D]))
+    with pytest.raises(
+        ValueError, match=r"`context` must have shape \[\.\.\., 2\].*\[3, 4\]"
+    ):
+        cmade.params(tf.zeros([3, D]), context=tf.zeros([3, 4]))
+    with pytest.raises(ValueError, match=r"batch shape of `inputs`.*\[4, 2\]"):
+        cmade.params(tf.zeros([3, D]), context=tf.zeros([4, 2]))
+    with pytest.raises(ValueError, match=r"`index` must be in 0..0"):
+        made.set_mask_index(1)

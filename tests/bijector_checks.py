@@ -76,7 +76,7 @@ def check_fldj_vs_autodiff(entry, dtype, bij):
     x = sample_input(entry, dtype, [2], seed=1)
     size = int(np.prod(entry.event_shape))
     x_flat = tf.reshape(x, [2, size])
-    with tf.GradientTape() as tape:
+    with tf.GradientTape(persistent=True) as tape:
         tape.watch(x_flat)
         y = bij.forward(tf.reshape(x_flat, [2] + list(entry.event_shape)))
         y_flat = tf.reshape(y, [2, -1])

@@ -1,6 +1,25 @@
-"""tfp_flows.bijectors."""
+"""Bijectors: `tfb.Bijector` subclasses whose parameters are Keras 3 weights."""
 
+from tfp_flows.bijectors.act_norm import ActNorm
+from tfp_flows.bijectors.affine_coupling import AdditiveCoupling
+from tfp_flows.bijectors.affine_coupling import AffineCoupling
+from tfp_flows.bijectors.glow_step import GlowStep
+from tfp_flows.bijectors.invertible_1x1_conv import Invertible1x1Conv
 from tfp_flows.bijectors.maf import IAF
 from tfp_flows.bijectors.maf import MAF
+from tfp_flows.bijectors.multi_scale import Level
+from tfp_flows.bijectors.multi_scale import MultiScale
+from tfp_flows.bijectors.squeeze import Squeeze
 
-__all__ = ["IAF", "MAF"]
+__all__ = [
+    "ActNorm",
+    "AdditiveCoupling",
+    "AffineCoupling",
+    "GlowStep",
+    "IAF",
+    "Invertible1x1Conv",
+    "Level",
+    "MAF",
+    "MultiScale",
+    "Squeeze",
+]

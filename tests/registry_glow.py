@@ -1,0 +1,71 @@
+"""Registry entries for the Glow family."""
+
+import tensorflow as tf
+
+from tests.registry import Entry
+from tfp_flows import bijectors as fb
+from tfp_flows import flows
+
+IMG = (4, 4, 2)
+
+
+def _multi_scale(builder, **kw):
+    def factory(dtype):
+        return builder(IMG, num_levels=2, hidden_units=4, dtype=dtype, seed=3, **kw).bijector
+
+    return factory
+
+
+ENTRIES = [
+    Entry("act_norm_image", lambda d: fb.ActNorm(2, dtype=d), IMG, num_weights=2),
+    Entry("act_norm_vector", lambda d: fb.ActNorm(3, event_ndims=1, dtype=d), (3,), num_weights=2),
+    Entry("conv1x1_lu", lambda d: fb.Invertible1x1Conv(2, seed=0, dtype=d), IMG, num_weights=2),
+    Entry(
+        "conv1x1_plain",
+        lambda d: fb.Invertible1x1Conv(2, lu_decomposition=False, seed=0, dtype=d),
+        IMG,
+        num_weights=1,
+    ),
+    Entry(
+        "coupling_channel",
+        lambda d: fb.AffineCoupling(2, hidden_units=4, seed=0, dtype=d),
+        IMG,
+        num_weights=7,
+    ),
+    Entry(
+        "coupling_channel_parity1_odd",
+        lambda d: fb.AffineCoupling(3, parity=1, hidden_units=4, seed=0, dtype=d),
+        (4, 4, 3),
+        num_weights=7,
+    ),
+    Entry(
+        "coupling_checkerboard",
+        lambda d: fb.AffineCoupling(2, mask="checkerboard", hidden_units=4, seed=0, dtype=d),
+        IMG,
+        num_weights=7,
+    ),
+    Entry(
+        "coupling_additive",
+        lambda d: fb.AdditiveCoupling(2, hidden_units=4, seed=0, dtype=d),
+        IMG,
+        num_weights=7,
+    ),
+    Entry(
+        "coupling_vector",
+        lambda d: fb.AffineCoupling(4, event_ndims=1, hidden_units=4, seed=0, dtype=d),
+        (4,),
+        num_weights=7,
+    ),
+    Entry("squeeze", lambda d: fb.Squeeze(), IMG, num_weights=0),
+    Entry(
+        "glow_step",
+        lambda d: fb.GlowStep(2, hidden_units=4, seed=0, dtype=d),
+        IMG,
+        num_weights=2 + 2 + 7,
+    ),
+    # 2 levels x 1 step x 11 weights + split prior (3) + learned top (2).
+    Entry("glow", _multi_scale(flows.glow, num_steps=1), IMG, num_weights=27),
+    # level 0: 1 checkerboard + 1 channel coupling, each with ActNorm (2 x 9);
+    # last level: 4 checkerboard (4 x 9); split prior 3; top 2.
+    Entry("realnvp", _multi_scale(flows.realnvp, num_couplings=1), IMG, num_weights=59),
+]

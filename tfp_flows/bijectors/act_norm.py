@@ -1,0 +1,207 @@
+"""ActNorm: per-channel affine with explicit data-dependent initialization."""
+
+import tensorflow as tf
+
+from tfp_flows.internal import checks
+from tfp_flows.internal.bijector_base import FusedBijector
+from tfp_flows.internal.keras import WeightStore
+
+__all__ = ["ActNorm"]
+
+
+class ActNorm(FusedBijector):
+    """Activation normalization (Glow, Kingma & Dhariwal 2018, section 3.1).
+
+    A per-channel affine map on `[..., H, W, C]` images (`event_ndims=3`) or
+    `[..., C]` vectors (`event_ndims=1`):
+
+        forward:  y = x * exp(log_scale) + shift
+        inverse:  x = (y - shift) * exp(-log_scale)
+        log|det J_forward| = H * W * sum(log_scale)     (images)
+                           = sum(log_scale)             (vectors)
+
+    Data flows through `inverse` in a `TransformedDistribution`'s `log_prob`, so
+    the data-dependent initialization sets `shift` and `log_scale` from a data
+    batch such that `inverse(data)` has zero mean and unit variance per channel:
+
+        shift = mean(data),  log_scale = log(std(data) + epsilon).
+
+    Initialization is explicit (`initialize`), never implicit: no forward or
+    inverse call (so no `sample()`) ever changes the weights. A channel with
+    zero variance gets `log_scale = log(epsilon)` and stays finite. The
+    `initialized` flag is a (non-trainable) Keras weight, so it is saved and
+    restored with the other weights and restoring never re-initializes.
+
+    #### Examples
+
+    >>> import numpy as np
+    >>> act = ActNorm(2)
+    >>> data = np.random.RandomState(0).normal(3.0, 2.0, size=(64, 4, 4, 2))
+    >>> act.initialize(data.astype("float32"))
+    >>> z = act.inverse(data.astype("float32"))
+    >>> bool(abs(float(tf.reduce_mean(z))) < 1e-4), bool(act.is_initialized)
+    (True, True)
+
+    #### References
+
+    [1]: Diederik P. Kingma, Prafulla Dhariwal. Glow: Generative Flow with
+         Invertible 1x1 Convolutions. NeurIPS 2018. https://arxiv.org/abs/1807.03039
+    """
+
+    def __init__(
+        self,
+        num_channels: int,
+        *,
+        event_ndims: int = 3,
+        epsilon: float = 1e-6,
+        require_initialization: bool = False,
+        dtype=tf.float32,
+        validate_args: bool = False,
+        name: str | None = None,
+    ):
+        """Creates an ActNorm bijector.
+
+        Args:
+          num_channels: C, the size of the last axis.
+          event_ndims: 3 for `[H, W, C]` images, 1 for `[C]` vectors.
+          epsilon: added to the standard deviation at initialization, so a
+            zero-variance channel gives `log_scale = log(epsilon)`, not `-inf`.
+          require_initialization: if True, `forward`/`inverse` raise until
+            `initialize` has run (eager and `tf.function`; XLA drops asserts).
+          dtype: dtype of the weights and of accepted inputs.
+          validate_args: check run-time invariants.
+          name: name of the bijector and of its Keras weight layer.
+
+        Raises:
+          ValueError: for a non-positive `num_channels`, an `event_ndims` other
+            than 1 or 3, or a non-positive `epsilon`.
+        """
+        parameters = dict(locals())
+        owner = "ActNorm"
+        num_channels = checks.check_positive_int(num_channels, "num_channels", owner)
+        if event_ndims not in (1, 3):
+            raise ValueError(
+                f"{owner}: argument `event_ndims` must be 3 (images [H, W, C]) or 1 "
+                f"(vectors [C]); got {event_ndims!r}."
+            )
+        if not epsilon > 0:
+            raise ValueError(f"{owner}: argument `epsilon` must be > 0; got {epsilon}.")
+        with tf.name_scope(name or "act_norm") as name:
+            self._num_channels = num_channels
+            self._event_ndims = event_ndims
+            self._epsilon = float(epsilon)
+            self._require_initialization = bool(require_initialization)
+            self._dtype_weights = tf.as_dtype(dtype)
+            super().__init__(
+                forward_min_event_ndims=event_ndims,
+                is_constant_jacobian=False,
+                validate_args=validate_args,
+                parameters=parameters,
+                dtype=None,
+                name=name,
+            )
+            store = WeightStore(name=self.name.rstrip("/") or "act_norm", dtype=dtype)
+            self._shift = store.add("shift", [num_channels], "zeros")
+            self._log_scale = store.add("log_scale", [num_channels], "zeros")
+            self._initialized = store.add(
+                "initialized", [], "zeros", trainable=False, dtype="bool"
+            )
+            self._store = self._track_keras_layer(store)
+
+    @property
+    def num_channels(self) -> int:
+        """C, the number of channels."""
+        return self._num_channels
+
+    @property
+    def shift(self):
+        """The `shift` Keras weight, shape `[C]`."""
+        return self._shift
+
+    @property
+    def log_scale(self):
+        """The `log_scale` Keras weight, shape `[C]`."""
+        return self._log_scale
+
+    @property
+    def is_initialized(self):
+        """Boolean tensor: has `initialize` run (or been restored)?"""
+        return tf.convert_to_tensor(self._initialized)
+
+    def _event_spec(self):
+        return [None] * (self._event_ndims - 1) + [self._num_channels]
+
+    def _check(self, x, arg_name):
+        checks.check_float_dtype(x, arg_name, "ActNorm", self._dtype_weights)
+        checks.check_event(x, arg_name, "ActNorm", self._event_spec())
+
+    def initialize(self, data, *, reduce_fn=None):
+        """Sets `shift` and `log_scale` from data so `inverse(data)` is standardized.
+
+        Args:
+          data: float tensor `[N, ..., C]` of what reaches this bijector's
+            inverse (for a flow, use `tfp_flows.flows.initialize_act_norms`).
+          reduce_fn: optional `reduce_fn(sum_c, sum_sq_c, count)` returning the
+            global sums (e.g. an all-reduce across replicas); default local.
+
+        Raises:
+          ValueError: for a wrong dtype or shape of `data`.
+        """
+        data = tf.convert_to_tensor(data)
+        self._check(data, "data")
+        axes = list(range(data.shape.rank - 1))
+        data = tf.cast(data, self._dtype_weights)
+        count = tf.cast(tf.reduce_prod(tf.shape(data)[:-1]), data.dtype)
+        total = tf.reduce_sum(data, axis=axes)
+        total_sq = tf.reduce_sum(tf.square(data), axis=axes)
+        if reduce_fn is not None:
+            total, total_sq, count = reduce_fn(total, total_sq, count)
+        mean = total / count
+        var = tf.maximum(total_sq / count - tf.square(mean), 0.0)
+        self._shift.assign(mean)
+        self._log_scale.assign(tf.math.log(tf.sqrt(var) + self._epsilon))
+        self._initialized.assign(True)
+
+    def _assertions(self):
+        if not (self._require_initialization or self.validate_args):
+            return []
+        out = []
+        if self._require_initialization:
+            out.append(
+                tf.debugging.Assert(
+                    self.is_initialized,
+                    [
+                        "ActNorm '" + self.name + "' is used before "
+                        "initialize(data) (require_initialization=True)."
+                    ],
+                )
+            )
+        if self.validate_args:
+            out.append(
+                tf.debugging.assert_all_finite(
+                    tf.convert_to_tensor(self._log_scale), "ActNorm log_scale"
+                )
+            )
+        return out
+
+    def _ldj(self, x):
+        log_scale = tf.convert_to_tensor(self._log_scale)
+        total = tf.reduce_sum(log_scale)
+        nd = self._event_ndims
+        if nd == 3:
+            shape = tf.shape(x)
+            total = total * tf.cast(shape[-3] * shape[-2], x.dtype)
+        # Broadcast to the batch shape without reducing over x.
+        return tf.zeros_like(x[(Ellipsis,) + (0,) * nd]) + total
+
+    def _forward_and_log_det(self, x):
+        self._check(x, "x")
+        with tf.control_dependencies(self._assertions()):
+            y = x * tf.exp(tf.convert_to_tensor(self._log_scale)) + self._shift
+        return y, self._ldj(x)
+
+    def _inverse_and_log_det(self, y):
+        self._check(y, "y")
+        with tf.control_dependencies(self._assertions()):
+            x = (y - self._shift) * tf.exp(-tf.convert_to_tensor(self._log_scale))
+        return x, -self._ldj(y)

@@ -1,0 +1,113 @@
+"""GlowStep: ActNorm -> Invertible1x1Conv -> AffineCoupling, as a chain."""
+
+import tensorflow as tf
+from tensorflow_probability import bijectors as tfb
+
+from tfp_flows.bijectors.act_norm import ActNorm
+from tfp_flows.bijectors.affine_coupling import AffineCoupling
+from tfp_flows.bijectors.invertible_1x1_conv import Invertible1x1Conv
+from tfp_flows.internal.bijector_base import FusedBijector
+
+__all__ = ["GlowStep"]
+
+
+class GlowStep(FusedBijector):
+    """One step of flow of Glow (Kingma & Dhariwal 2018, figure 2a).
+
+    In the data-to-latent direction (`inverse`, used by `log_prob`) the step
+    applies ActNorm, then the invertible 1x1 convolution, then the affine
+    coupling; `forward` (sampling) runs them in reverse. The step is the
+    `tfb.Chain([act_norm, conv, coupling])` of the three public bijectors,
+    exposed as `.act_norm`, `.conv` and `.coupling`; nothing is re-implemented.
+
+    #### Examples
+
+    >>> step = GlowStep(4, hidden_units=8, seed=0)
+    >>> [type(b).__name__ for b in step.parts]
+    ['ActNorm', 'Invertible1x1Conv', 'AffineCoupling']
+    >>> step.forward(tf.zeros([2, 4, 4, 4])).shape
+    TensorShape([2, 4, 4, 4])
+    """
+
+    def __init__(
+        self,
+        num_channels: int,
+        *,
+        hidden_units: int = 64,
+        lu_decomposition: bool = True,
+        additive: bool = False,
+        mask: str = "channel",
+        parity: int = 0,
+        network=None,
+        seed: int | None = None,
+        dtype=tf.float32,
+        validate_args: bool = False,
+        name: str | None = None,
+    ):
+        """Creates the step; arguments are passed to the three parts.
+
+        Args:
+          num_channels: C.
+          hidden_units: width of the coupling network.
+          lu_decomposition: LU-parameterized 1x1 convolution.
+          additive: additive (NICE) instead of affine coupling.
+          mask: coupling mask (`'channel'` as in Glow, or `'checkerboard'`).
+          parity: coupling parity.
+          network: optional custom coupling network (Keras 3 layer).
+          seed: integer seed for the 1x1 conv and coupling initializers.
+          dtype: weight dtype.
+          validate_args: passed to the parts.
+          name: name.
+        """
+        parameters = dict(locals())
+        with tf.name_scope(name or "glow_step") as name:
+            base = name.rstrip("/")
+            act_norm = ActNorm(num_channels, dtype=dtype, validate_args=validate_args,
+                               name=base + "_act_norm")
+            conv = Invertible1x1Conv(
+                num_channels, lu_decomposition=lu_decomposition, seed=seed, dtype=dtype,
+                validate_args=validate_args, name=base + "_conv",
+            )
+            coupling = AffineCoupling(
+                num_channels, mask=mask, parity=parity, additive=additive, network=network,
+                hidden_units=hidden_units, seed=None if seed is None else seed + 1,
+                dtype=dtype, validate_args=validate_args, name=base + "_coupling",
+            )
+            self._chain = tfb.Chain([act_norm, conv, coupling], name=base + "_chain")
+            super().__init__(
+                forward_min_event_ndims=3,
+                validate_args=validate_args,
+                parameters=parameters,
+                dtype=None,
+                name=name,
+            )
+        self._parts = (act_norm, conv, coupling)
+
+    @property
+    def act_norm(self) -> ActNorm:
+        return self._parts[0]
+
+    @property
+    def conv(self) -> Invertible1x1Conv:
+        return self._parts[1]
+
+    @property
+    def coupling(self) -> AffineCoupling:
+        return self._parts[2]
+
+    @property
+    def parts(self):
+        """(act_norm, conv, coupling), in the data-to-latent order."""
+        return self._parts
+
+    @property
+    def chain(self) -> tfb.Chain:
+        return self._chain
+
+    def _forward_and_log_det(self, x):
+        y = self._chain.forward(x)
+        return y, self._chain.forward_log_det_jacobian(x, event_ndims=3)
+
+    def _inverse_and_log_det(self, y):
+        x = self._chain.inverse(y)
+        return x, self._chain.inverse_log_det_jacobian(y, event_ndims=3)

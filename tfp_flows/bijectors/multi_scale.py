@@ -1,0 +1,278 @@
+"""The multi-scale architecture of RealNVP and Glow as one bijector."""
+
+import dataclasses
+from typing import Sequence
+
+import numpy as np
+import tensorflow as tf
+from tensorflow_probability import bijectors as tfb
+
+from tfp_flows.bijectors.squeeze import Squeeze
+from tfp_flows.internal import checks
+from tfp_flows.internal.bijector_base import FusedBijector
+from tfp_flows.internal.keras import WeightStore
+from tfp_flows.nn.coupling_nets import ZeroInitConv2D
+
+__all__ = ["Level", "MultiScale"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Level:
+    """One scale of a multi-scale flow, in the data-to-latent order.
+
+    Attributes:
+      pre_steps: bijectors applied at the level's input shape (RealNVP's
+        checkerboard couplings), first to last.
+      squeeze: apply a 2x2 `Squeeze` after `pre_steps`.
+      steps: bijectors applied after the squeeze (Glow's K steps).
+      split: factor out the second half of the channels to the base
+        distribution (through a learned conditional prior). Ignored on the
+        last level, where everything goes to the base.
+    """
+
+    pre_steps: Sequence[tfb.Bijector] = ()
+    squeeze: bool = True
+    steps: Sequence[tfb.Bijector] = ()
+    split: bool = True
+
+
+class MultiScale(FusedBijector):
+    """L levels of [pre-steps, squeeze, steps, split] over `[H, W, C]` images.
+
+    Written in the data-to-latent direction (`inverse`), as in Glow
+    (Kingma & Dhariwal 2018, figure 2b) and RealNVP (Dinh et al. 2017, 3.6):
+    each level transforms `h`, and at a split the second half `h_e` of the
+    channels leaves the flow through a learned conditional Gaussian prior
+    `N(mean(h_k), exp(log_scale(h_k)))` of the kept half `h_k` (a
+    zero-initialized 3x3 conv, Glow's `split2d`), written as the bijection
+
+        z_e = (h_e - mean(h_k)) * exp(-log_scale(h_k)),  ildj -= sum(log_scale)
+
+    so that the base distribution stays a standard normal. After the last
+    level the remaining `h` exits through a learned unconditional prior (Glow's
+    `learntop`; zero-initialized, so it starts standard normal). All exited
+    parts are flattened, concatenated and reshaped to `[H, W, C]`, a fixed
+    permutation with log-det 0. `forward` runs everything in reverse (sampling).
+
+    Every part is checked at construction: the channel count each step expects
+    must equal what the previous part produces.
+    """
+
+    def __init__(
+        self,
+        event_shape,
+        levels: Sequence[Level],
+        *,
+        learn_top: bool = True,
+        dtype=tf.float32,
+        validate_args: bool = False,
+        name: str | None = None,
+    ):
+        """Creates the bijector.
+
+        Args:
+          event_shape: `[H, W, C]`, fully known.
+          levels: a sequence of `Level`s (at least one).
+          learn_top: learn the mean and scale of the last level's prior.
+          dtype: weight dtype.
+          validate_args: passed to TFP.
+          name: name.
+
+        Raises:
+          ValueError: for a bad `event_shape`, no levels, a squeeze of odd
+            height or width, or a step whose channel count does not match.
+        """
+        parameters = dict(locals())
+        owner = "MultiScale"
+        shape = tf.TensorShape(event_shape)
+        if shape.rank != 3 or not shape.is_fully_defined():
+            raise ValueError(
+                f"{owner}: argument `event_shape` must be a fully known [H, W, C]; "
+                f"got {event_shape!r}."
+            )
+        if not levels:
+            raise ValueError(f"{owner}: argument `levels` must hold at least one Level.")
+        with tf.name_scope(name or "multi_scale") as name:
+            self._event_shape = shape.as_list()
+            self._levels = list(levels)
+            self._dtype_weights = tf.as_dtype(dtype)
+            self._learn_top = bool(learn_top)
+            super().__init__(
+                forward_min_event_ndims=3,
+                validate_args=validate_args,
+                parameters=parameters,
+                dtype=None,
+                name=name,
+            )
+        # tf.Module traversal does not look inside the Level dataclasses: keep
+        # the parts in a list so `trainable_variables` finds their weights.
+        self._parts = [b for lv in self._levels for b in (*lv.pre_steps, *lv.steps)]
+        base = self.name.rstrip("/")
+        self._squeeze = Squeeze(name=base + "_squeeze")
+        self._split_priors = []
+        self._z_shapes = []
+        cur = list(self._event_shape)
+        for i, level in enumerate(self._levels):
+            if not isinstance(level, Level):
+                raise ValueError(
+                    f"{owner}: argument `levels[{i}]` must be a tfp_flows.bijectors.Level; "
+                    f"got {type(level)!r}."
+                )
+            self._check_parts(level.pre_steps, cur, f"levels[{i}].pre_steps")
+            if level.squeeze:
+                if cur[0] % 2 or cur[1] % 2:
+                    raise ValueError(
+                        f"{owner}: `levels[{i}]` squeezes an event of shape {cur}; "
+                        "height and width must be even. Use fewer levels or pad."
+                    )
+                cur = [cur[0] // 2, cur[1] // 2, cur[2] * 4]
+            self._check_parts(level.steps, cur, f"levels[{i}].steps")
+            last = i == len(self._levels) - 1
+            if level.split and not last:
+                if cur[2] < 2:
+                    raise ValueError(
+                        f"{owner}: `levels[{i}]` splits an event of shape {cur}; need "
+                        ">= 2 channels."
+                    )
+                kept = cur[2] // 2
+                exit_c = cur[2] - kept
+                prior = ZeroInitConv2D(2 * exit_c, 3, dtype=self._dtype_weights.name,
+                                       name=f"{base}_split_prior_{i}")
+                prior.build((None, cur[0], cur[1], kept))
+                self._split_priors.append(self._track_keras_layer(prior))
+                self._z_shapes.append([cur[0], cur[1], exit_c])
+                cur = [cur[0], cur[1], kept]
+            else:
+                self._split_priors.append(None)
+        self._z_shapes.append(list(cur))
+        self._top_shape = list(cur)
+        if self._learn_top:
+            top = WeightStore(name=f"{base}_top_prior", dtype=self._dtype_weights)
+            self._top_mean = top.add("mean", cur, "zeros")
+            self._top_log_scale = top.add("log_scale", cur, "zeros")
+            self._top = self._track_keras_layer(top)
+        self._z_sizes = [int(np.prod(s)) for s in self._z_shapes]
+        assert sum(self._z_sizes) == int(np.prod(self._event_shape))
+
+    @staticmethod
+    def _check_parts(parts, cur, where):
+        for j, b in enumerate(parts):
+            if not isinstance(b, tfb.Bijector):
+                raise ValueError(
+                    f"MultiScale: argument `{where}[{j}]` must be a tfb.Bijector; "
+                    f"got {type(b)!r}."
+                )
+            want = getattr(b, "num_channels", None)
+            if want is not None and want != cur[2]:
+                raise ValueError(
+                    f"MultiScale: argument `{where}[{j}]` ({b.name}) expects "
+                    f"[H, W, {want}] inputs, but receives event shape {cur} from the "
+                    "part before it."
+                )
+
+    @property
+    def levels(self):
+        return tuple(self._levels)
+
+    @property
+    def event_shape(self):
+        return list(self._event_shape)
+
+    @property
+    def latent_shapes(self):
+        """Shapes of the parts that exit to the base, in order."""
+        return [list(s) for s in self._z_shapes]
+
+    # -- the two passes ----------------------------------------------------
+    def _prior(self, i, kept):
+        h = tf.cast(self._split_priors[i](kept), kept.dtype)
+        return h[..., 0::2], h[..., 1::2]
+
+    def _top_params(self, dtype):
+        return (tf.cast(self._top_mean, dtype), tf.cast(self._top_log_scale, dtype))
+
+    def _encode(self, x, apply):
+        """Data -> latent. `apply(b, h) -> (b^{-1}(h), ildj)`."""
+        checks.check_float_dtype(x, "y", "MultiScale", self._dtype_weights)
+        checks.check_event(x, "y", "MultiScale", self._event_shape)
+        rank = x.shape.rank
+        batch = tf.shape(x)[: rank - 3]
+        h = tf.reshape(x, [-1] + self._event_shape)
+        ldj = tf.zeros_like(h[:, 0, 0, 0])
+        zs = []
+        for i, level in enumerate(self._levels):
+            for b in level.pre_steps:
+                h, l = apply(b, h)
+                ldj += l
+            if level.squeeze:
+                h = self._squeeze.forward(h)  # space-to-depth on the way in
+            for b in level.steps:
+                h, l = apply(b, h)
+                ldj += l
+            if self._split_priors[i] is not None:
+                kept_c = h.shape[-1] // 2
+                kept, out = h[..., :kept_c], h[..., kept_c:]
+                mean, log_scale = self._prior(i, kept)
+                zs.append((out - mean) * tf.exp(-log_scale))
+                ldj -= tf.reduce_sum(log_scale, axis=[1, 2, 3])
+                h = kept
+        if self._learn_top:
+            mean, log_scale = self._top_params(h.dtype)
+            h = (h - mean) * tf.exp(-log_scale)
+            ldj -= tf.reduce_sum(log_scale)
+        zs.append(h)
+        z = tf.concat([tf.reshape(t, [tf.shape(t)[0], -1]) for t in zs], axis=-1)
+        z = tf.reshape(z, tf.concat([batch, self._event_shape], 0))
+        return z, tf.reshape(ldj, batch)
+
+    def _decode(self, z, apply):
+        """Latent -> data. `apply(b, h) -> (b(h), fldj)`."""
+        checks.check_float_dtype(z, "x", "MultiScale", self._dtype_weights)
+        checks.check_event(z, "x", "MultiScale", self._event_shape)
+        rank = z.shape.rank
+        batch = tf.shape(z)[: rank - 3]
+        flat = tf.reshape(z, [-1, sum(self._z_sizes)])
+        parts = tf.split(flat, self._z_sizes, axis=-1)
+        parts = [tf.reshape(p, [-1] + s) for p, s in zip(parts, self._z_shapes)]
+        h = parts.pop()
+        ldj = tf.zeros_like(h[:, 0, 0, 0])
+        if self._learn_top:
+            mean, log_scale = self._top_params(h.dtype)
+            h = h * tf.exp(log_scale) + mean
+            ldj += tf.reduce_sum(log_scale)
+        for i in reversed(range(len(self._levels))):
+            level = self._levels[i]
+            if self._split_priors[i] is not None:
+                mean, log_scale = self._prior(i, h)
+                out = parts.pop() * tf.exp(log_scale) + mean
+                ldj += tf.reduce_sum(log_scale, axis=[1, 2, 3])
+                h = tf.concat([h, out], axis=-1)
+            for b in reversed(level.steps):
+                h, l = apply(b, h)
+                ldj += l
+            if level.squeeze:
+                h = self._squeeze.inverse(h)
+            for b in reversed(level.pre_steps):
+                h, l = apply(b, h)
+                ldj += l
+        x = tf.reshape(h, tf.concat([batch, self._event_shape], 0))
+        return x, tf.reshape(ldj, batch)
+
+    @staticmethod
+    def _apply_inverse(b, h):
+        return b.inverse(h), b.inverse_log_det_jacobian(h, event_ndims=3)
+
+    @staticmethod
+    def _apply_forward(b, h):
+        return b.forward(h), b.forward_log_det_jacobian(h, event_ndims=3)
+
+    def _forward_and_log_det(self, x):
+        return self._decode(x, self._apply_forward)
+
+    def _inverse_and_log_det(self, y):
+        return self._encode(y, self._apply_inverse)
+
+    def _data_init_walk(self, y, walk):
+        """Runs the data-to-latent pass with `walk(b, h)` on every part."""
+        z, _ = self._encode(y, lambda b, h: (walk(b, h), 0.0))
+        return z

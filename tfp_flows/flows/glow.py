@@ -1,0 +1,271 @@
+"""Glow and RealNVP builders, ActNorm data initialization and temperature.
+
+All these functions return a `tfd.TransformedDistribution` over `[H, W, C]`
+images whose base is a standard normal and whose bijector is a `MultiScale`.
+"""
+
+import tensorflow as tf
+import tensorflow_probability as tfp
+from tensorflow_probability import bijectors as tfb
+
+from tfp_flows.bijectors.act_norm import ActNorm
+from tfp_flows.bijectors.affine_coupling import AffineCoupling
+from tfp_flows.bijectors.glow_step import GlowStep
+from tfp_flows.bijectors.multi_scale import Level, MultiScale
+from tfp_flows.internal import checks
+
+tfd = tfp.distributions
+
+__all__ = ["glow", "initialize_act_norms", "realnvp", "sample_with_temperature"]
+
+
+def _check_image_shape(event_shape, num_levels, owner, squeezes):
+    shape = tf.TensorShape(event_shape)
+    if shape.rank != 3 or not shape.is_fully_defined():
+        raise ValueError(
+            f"{owner}: argument `event_shape` must be a fully known [H, W, C]; "
+            f"got {event_shape!r}."
+        )
+    h, w, c = shape.as_list()
+    num_levels = checks.check_positive_int(num_levels, "num_levels", owner)
+    factor = 2**squeezes(num_levels)
+    if h % factor or w % factor:
+        raise ValueError(
+            f"{owner}: argument `event_shape` {[h, w, c]} has height/width not "
+            f"divisible by {factor}, which {num_levels} level(s) of 2x2 squeezes need."
+        )
+    return [h, w, c], num_levels
+
+
+def _base(event_shape, dtype):
+    return tfd.Sample(
+        tfd.Normal(tf.constant(0.0, dtype), tf.constant(1.0, dtype)),
+        sample_shape=event_shape,
+    )
+
+
+def glow(
+    event_shape=(8, 8, 1),
+    *,
+    num_levels: int = 2,
+    num_steps: int = 4,
+    hidden_units: int = 64,
+    lu_decomposition: bool = True,
+    additive: bool = False,
+    learn_top: bool = True,
+    seed: int = 0,
+    dtype=tf.float32,
+    validate_args: bool = False,
+    name: str = "glow",
+):
+    """Glow (Kingma & Dhariwal 2018): L levels of [squeeze, K GlowSteps, split].
+
+    Args:
+      event_shape: `[H, W, C]`; H and W divisible by `2**num_levels`.
+      num_levels: L.
+      num_steps: K, GlowSteps per level.
+      hidden_units: width of each coupling network.
+      lu_decomposition: LU-parameterized 1x1 convolutions.
+      additive: additive couplings (Glow's "additive" ablation).
+      learn_top: learned prior on the last level.
+      seed: integer seed of every initializer (weights are reproducible).
+      dtype: weight dtype.
+      validate_args: passed to every part.
+      name: name.
+
+    Returns:
+      A `tfd.TransformedDistribution` over `[H, W, C]`. Call
+      `initialize_act_norms(flow, data_batch)` before training.
+
+    Raises:
+      ValueError: for an event shape the levels cannot squeeze, or a bad count.
+
+    #### Examples
+
+    >>> flow = glow((8, 8, 1), num_levels=2, num_steps=1, hidden_units=8)
+    >>> flow.event_shape
+    TensorShape([8, 8, 1])
+    >>> flow.log_prob(tf.zeros([3, 8, 8, 1])).shape
+    TensorShape([3])
+    """
+    owner = "glow"
+    (h, w, c), num_levels = _check_image_shape(event_shape, num_levels, owner, lambda n: n)
+    num_steps = checks.check_positive_int(num_steps, "num_steps", owner)
+    hidden_units = checks.check_positive_int(hidden_units, "hidden_units", owner)
+    levels = []
+    channels = c
+    for i in range(num_levels):
+        channels *= 4
+        steps = [
+            GlowStep(
+                channels,
+                hidden_units=hidden_units,
+                lu_decomposition=lu_decomposition,
+                additive=additive,
+                seed=seed * 7919 + 100 * i + 2 * k,
+                dtype=dtype,
+                validate_args=validate_args,
+                name=f"{name}_l{i}_s{k}",
+            )
+            for k in range(num_steps)
+        ]
+        levels.append(Level(squeeze=True, steps=steps, split=True))
+        if i < num_levels - 1:
+            channels //= 2  # the kept half (MultiScale keeps the first C // 2)
+    bijector = MultiScale(
+        [h, w, c], levels, learn_top=learn_top, dtype=dtype, validate_args=validate_args,
+        name=name,
+    )
+    return tfd.TransformedDistribution(_base([h, w, c], dtype), bijector, name=name)
+
+
+def realnvp(
+    event_shape=(8, 8, 1),
+    *,
+    num_levels: int = 2,
+    num_couplings: int = 3,
+    hidden_units: int = 64,
+    act_norm: bool = True,
+    learn_top: bool = True,
+    seed: int = 0,
+    dtype=tf.float32,
+    validate_args: bool = False,
+    name: str = "realnvp",
+):
+    """RealNVP's multi-scale flow (Dinh et al. 2017, section 3.6).
+
+    Each level but the last: `num_couplings` checkerboard couplings with
+    alternating parity, a squeeze, `num_couplings` channel-mask couplings with
+    alternating parity, then half the channels exit. The last level: four
+    checkerboard couplings. With `act_norm=True` an ActNorm precedes every
+    coupling (in place of RealNVP's batch normalization).
+
+    Returns:
+      A `tfd.TransformedDistribution` over `[H, W, C]`.
+
+    #### Examples
+
+    >>> flow = realnvp((8, 8, 1), num_levels=2, num_couplings=1, hidden_units=8)
+    >>> flow.log_prob(tf.zeros([2, 8, 8, 1])).shape
+    TensorShape([2])
+    """
+    owner = "realnvp"
+    (h, w, c), num_levels = _check_image_shape(
+        event_shape, num_levels, owner, lambda n: n - 1
+    )
+    num_couplings = checks.check_positive_int(num_couplings, "num_couplings", owner)
+    counter = [0]
+
+    def couplings(channels, mask, count, tag):
+        parts = []
+        for k in range(count):
+            counter[0] += 1
+            if act_norm:
+                parts.append(ActNorm(channels, dtype=dtype, validate_args=validate_args,
+                                     name=f"{name}_{tag}{k}_act_norm"))
+            parts.append(
+                AffineCoupling(
+                    channels, mask=mask, parity=k % 2, hidden_units=hidden_units,
+                    seed=seed * 7919 + counter[0], dtype=dtype,
+                    validate_args=validate_args, name=f"{name}_{tag}{k}",
+                )
+            )
+        return parts
+
+    levels = []
+    channels = c
+    for i in range(num_levels):
+        if i < num_levels - 1:
+            pre = couplings(channels, "checkerboard", num_couplings, f"l{i}_cb")
+            channels *= 4
+            post = couplings(channels, "channel", num_couplings, f"l{i}_ch")
+            levels.append(Level(pre_steps=pre, squeeze=True, steps=post, split=True))
+            channels = channels // 2
+        else:
+            pre = couplings(channels, "checkerboard", 4, f"l{i}_cb")
+            levels.append(Level(pre_steps=pre, squeeze=False, steps=(), split=False))
+    bijector = MultiScale(
+        [h, w, c], levels, learn_top=learn_top, dtype=dtype, validate_args=validate_args,
+        name=name,
+    )
+    return tfd.TransformedDistribution(_base([h, w, c], dtype), bijector, name=name)
+
+
+def _walk_and_initialize(b, y):
+    """Data -> latent through `b`, initializing each ActNorm on what reaches it."""
+    y = tf.identity(y)  # a fresh tensor: never reuse TFP's cached results
+    if isinstance(b, ActNorm):
+        b.initialize(y)
+        return b.inverse(tf.identity(y))
+    if hasattr(b, "_data_init_walk"):
+        return b._data_init_walk(y, _walk_and_initialize)  # pylint: disable=protected-access
+    parts = getattr(b, "parts", None)
+    if parts is None and isinstance(b, tfb.Chain):
+        parts = b.bijectors
+    if parts is not None:
+        for part in parts:
+            y = _walk_and_initialize(part, y)
+        return y
+    if isinstance(b, tfb.Invert) and _has_act_norm(b.bijector):
+        raise ValueError(
+            "initialize_act_norms: an ActNorm inside tfb.Invert would be "
+            "initialized from the latent side; initialize it by hand."
+        )
+    return b.inverse(y)
+
+
+def _has_act_norm(b):
+    return any(isinstance(m, ActNorm) for m in [b] + list(b.submodules))
+
+
+def initialize_act_norms(flow, data):
+    """Data-dependent initialization of every ActNorm in a flow, in one pass.
+
+    `data` is run through the flow in the data-to-latent direction; each
+    ActNorm is initialized from the data *as it reaches that layer* (after the
+    parts before it, already initialized), so each one's output has zero mean
+    and unit variance per channel on this batch. Never uses samples.
+
+    Args:
+      flow: a `tfd.TransformedDistribution` or a bijector.
+      data: a float batch of training data (e.g. 256 dequantized images).
+
+    Returns:
+      The latent `z` of `data` after initialization.
+
+    #### Examples
+
+    >>> flow = glow((8, 8, 1), num_levels=1, num_steps=1, hidden_units=8)
+    >>> x = tf.random.stateless_uniform([16, 8, 8, 1], seed=[0, 0]) - 0.5
+    >>> z = initialize_act_norms(flow, x)
+    >>> act = flow.bijector.levels[0].steps[0].act_norm
+    >>> bool(act.is_initialized)
+    True
+    """
+    bijector = getattr(flow, "bijector", flow)
+    data = tf.convert_to_tensor(data)
+    return _walk_and_initialize(bijector, data)
+
+
+def sample_with_temperature(flow, sample_shape=(), *, temperature=1.0, seed=None):
+    """Samples `flow.bijector.forward(temperature * eps)`, `eps ~ base`.
+
+    Glow's temperature T < 1 trades diversity for quality (section 5.3).
+
+    Args:
+      flow: a `tfd.TransformedDistribution`.
+      sample_shape: leading sample shape.
+      temperature: non-negative scale of the base noise.
+      seed: optional seed for the base sample.
+
+    Returns:
+      Samples of shape `sample_shape + event_shape`.
+    """
+    if not (hasattr(flow, "bijector") and hasattr(flow, "distribution")):
+        raise ValueError(
+            "sample_with_temperature: argument `flow` must be a "
+            f"tfd.TransformedDistribution; got {type(flow)!r}."
+        )
+    eps = flow.distribution.sample(sample_shape, seed=seed)
+    t = tf.cast(temperature, eps.dtype)
+    return flow.bijector.forward(eps * t)

@@ -1,8 +1,21 @@
-"""tfp_flows.flows."""
+"""Builders. All these functions return a `tfd.TransformedDistribution`."""
 
 from tfp_flows.flows.autoregressive import ConditionalFlow
 from tfp_flows.flows.autoregressive import iaf
 from tfp_flows.flows.autoregressive import maf
 from tfp_flows.flows.autoregressive import mask_ensemble_log_prob
+from tfp_flows.flows.glow import glow
+from tfp_flows.flows.glow import initialize_act_norms
+from tfp_flows.flows.glow import realnvp
+from tfp_flows.flows.glow import sample_with_temperature
 
-__all__ = ["ConditionalFlow", "iaf", "maf", "mask_ensemble_log_prob"]
+__all__ = [
+    "ConditionalFlow",
+    "iaf",
+    "maf",
+    "mask_ensemble_log_prob",
+    "glow",
+    "initialize_act_norms",
+    "realnvp",
+    "sample_with_temperature",
+]

@@ -239,6 +239,8 @@ class MADE(keras.layers.Layer):
         self.hidden_degrees = hidden_degrees
         self.seed = int(seed)
         self._resample_count = 0
+        # `solve` unrolls its loop for event sizes up to this (see there).
+        self.unroll_below = 0
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.output_initializer = keras.initializers.get(
             output_initializer
@@ -571,13 +573,21 @@ class MADE(keras.layers.Layer):
         context_terms = self._context_terms(context, n)
         order = self._select(self.orders)
         # [H_L, P, D] and [D, P, D]: gather the P columns of one dimension.
-        out_cols = tf.reshape(out_kernel, [-1, p, d])
-        out_bias = tf.reshape(self.output_bias, [p, d])
-        direct_cols = None if direct is None else tf.reshape(direct, [d, p, d])
+        # Laid out dimension-major once, outside the loop, so that each step
+        # reads one contiguous block (a dynamic slice under XLA, no gather).
+        out_cols = tf.transpose(tf.reshape(out_kernel, [-1, p, d]), [2, 0, 1])
+        out_bias = tf.transpose(tf.reshape(self.output_bias, [p, d]))
+        direct_cols = (
+            None
+            if direct is None
+            else tf.transpose(tf.reshape(direct, [d, p, d]), [2, 0, 1])
+        )
         dtype = x.dtype
+        # Read every variable once, outside the loop body.
+        biases = [tf.convert_to_tensor(b) for b in self.biases]
         if kernels:
             first = kernels[0]
-            a0 = tf.zeros([n, self.hidden_units[0]], dtype) + self.biases[0]
+            a0 = tf.zeros([n, self.hidden_units[0]], dtype) + biases[0]
             if context_terms[0] is not None:
                 a0 = a0 + context_terms[0]
         else:
@@ -588,32 +598,36 @@ class MADE(keras.layers.Layer):
             if first is not None:
                 h = self.activation(a)
                 for kernel, bias, ct in zip(
-                    kernels[1:], self.biases[1:], context_terms[1:], strict=True
+                    kernels[1:], biases[1:], context_terms[1:], strict=True
                 ):
                     z = tf.matmul(h, kernel) + bias
                     if ct is not None:
                         z = z + ct
                     h = self.activation(z)
-                out = tf.matmul(h, tf.gather(out_cols, idx, axis=2))  # [N, P]
+                out = tf.matmul(h, out_cols[idx])  # [N, P]
             else:
                 out = tf.zeros([n, p], dtype)
-            out = out + tf.gather(out_bias, idx, axis=1)[None, :]
+            out = out + out_bias[idx][None, :]
             if direct_cols is not None:
-                w_n = tf.transpose(w_t)
-                out = out + tf.matmul(w_n, tf.gather(direct_cols, idx, axis=2))
+                out = out + tf.matmul(w_t, direct_cols[idx], transpose_a=True)
             params_d = [out[:, j] for j in range(p)]
-            value, ldj_d = step_fn(tf.gather(known_t, idx), params_d)
-            w_t = tf.tensor_scatter_nd_update(w_t, [[idx]], value[None, :])
+            value, ldj_d = step_fn(known_t[idx], params_d)
+            # A one-hot add rather than a scatter: XLA's CPU scatter is slow.
+            w_t = w_t + tf.one_hot(idx, d, dtype=dtype)[:, None] * value[None, :]
             if first is not None:
-                a = a + value[:, None] * tf.gather(first, idx)[None, :]
+                a = a + value[:, None] * first[idx][None, :]
             return t + 1, w_t, a, ldj + ldj_d
 
-        _, w_t, _, ldj = tf.while_loop(
-            lambda t, *_: t < d,
-            body,
-            (tf.constant(0), tf.zeros_like(known_t), a0, tf.zeros([n], dtype)),
-            maximum_iterations=d,
-        )
+        state = (tf.constant(0), tf.zeros_like(known_t), a0, tf.zeros([n], dtype))
+        if d <= self.unroll_below:
+            # Short loops: a straight line of D steps fuses better under XLA.
+            for _ in range(d):
+                state = body(*state)
+            _, w_t, _, ldj = state
+        else:
+            _, w_t, _, ldj = tf.while_loop(
+                lambda t, *_: t < d, body, state, maximum_iterations=d
+            )
         return tf.reshape(tf.transpose(w_t), shape), tf.reshape(ldj, shape[:-1])
 
     def get_config(self):

@@ -112,7 +112,7 @@ def main():
                         res[name] = n / bench(f, arg, min_time) / 1e3
                     rows.append((f"MAF {what}", d, n, mode, res["ours"], res["tfp"]))
             f = tf.function(
-                lambda k: ours_iaf.sample(k, seed=(3, 4)),
+                lambda k, f=ours_iaf: f.sample(k, seed=(3, 4)),
                 input_signature=[nspec],
                 jit_compile=True,
             )
@@ -136,7 +136,8 @@ def main():
         f"{os.cpu_count()} CPU cores); ratio = ours / TFP\n"
     )
     print(
-        f"| {'what':<12} | {'D':>3} | {'batch':>5} | {'mode':<8} | {'ours':>9} | {'TFP':>9} | {'ratio':>6} |"
+        f"| {'what':<12} | {'D':>3} | {'batch':>5} | {'mode':<8} "
+        f"| {'ours':>9} | {'TFP':>9} | {'ratio':>6} |"
     )
     print("|" + "|".join("-" * w for w in (14, 5, 7, 10, 11, 11, 8)) + "|")
     for what, d, n, mode, a, b in rows:
@@ -154,7 +155,8 @@ def main():
         "passes per layer, IAF one"
     )
     print(
-        f"| {'D':>3} | {'MAF sample':>10} | {'IAF sample':>10} | {'MAF/IAF':>7} | {'MAF log_prob':>12} |"
+        f"| {'D':>3} | {'MAF sample':>10} | {'IAF sample':>10} "
+        f"| {'MAF/IAF':>7} | {'MAF log_prob':>12} |"
     )
     print("|-----|------------|------------|---------|--------------|")
     for d in [4, 8, 16] if args.quick else [4, 8, 16, 32, 64]:
@@ -188,7 +190,8 @@ def main():
             min_time,
         )
         print(
-            f"| {d:>3} | {tm * 1e3:10.2f} | {ti * 1e3:10.2f} | {tm / ti:7.1f} | {tl * 1e3:12.2f} |"
+            f"| {d:>3} | {tm * 1e3:10.2f} | {ti * 1e3:10.2f} "
+            f"| {tm / ti:7.1f} | {tl * 1e3:12.2f} |"
         )
 
 

@@ -169,6 +169,10 @@ class AffineCoupling(FusedBijector):
         return self._network
 
     @property
+    def num_channels(self) -> int:
+        return self._c
+
+    @property
     def mask(self) -> str:
         return self._mask
 

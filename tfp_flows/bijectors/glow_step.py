@@ -84,6 +84,10 @@ class GlowStep(FusedBijector):
         self._parts = (act_norm, conv, coupling)
 
     @property
+    def num_channels(self) -> int:
+        return self._parts[0].num_channels
+
+    @property
     def act_norm(self) -> ActNorm:
         return self._parts[0]
 

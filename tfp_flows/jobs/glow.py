@@ -149,5 +149,6 @@ def load_trained(output_dir, model="glow"):
         saved = json.load(f)
     flow = build_flow(saved["model"], saved["config"], saved["seed"])
     m = FlowModel(flow, name=saved["model"])
+    m(tf.zeros((1,) + _EVENT))  # build before loading
     m.load_weights(path / f"{model}.weights.h5")
     return flow

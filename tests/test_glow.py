@@ -242,3 +242,16 @@ def test_mismatched_event_shapes_between_chained_parts():
         flows.glow((12, 12, 1), num_levels=3)
     with pytest.raises(ValueError, match=r"`num_steps`.*got 0"):
         flows.glow((8, 8, 1), num_steps=0)
+
+
+def test_nan_input_raises_under_validate_args_and_propagates_otherwise():
+    x = np.zeros([1, 8, 8, 1], "f4")
+    x[0, 3, 3, 0] = np.nan
+    strict = flows.glow((8, 8, 1), num_levels=1, num_steps=1, hidden_units=4, validate_args=True)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="NaN or inf"):
+        strict.log_prob(tf.constant(x))
+    lax = flows.glow((8, 8, 1), num_levels=1, num_steps=1, hidden_units=4)
+    assert np.isnan(lax.log_prob(tf.constant(x)).numpy()).all()
+    # validate_args does not stop XLA compilation (asserts are dropped there).
+    ok = tf.function(strict.log_prob, jit_compile=True)(tf.zeros([2, 8, 8, 1]))
+    assert np.all(np.isfinite(ok.numpy()))

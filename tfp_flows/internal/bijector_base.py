@@ -72,12 +72,25 @@ class FusedBijector(tfb.Bijector):
     def _inverse_and_log_det(self, y):
         raise NotImplementedError
 
+    def _finite_input(self, t, arg_name):
+        """Under `validate_args`, NaN or inf input raises instead of propagating.
+
+        (`tf.debugging.Assert` is a no-op inside XLA clusters; the check runs
+        eagerly and in `tf.function`.)
+        """
+        if not self.validate_args:
+            return t
+        finite = tf.reduce_all(tf.math.is_finite(t))
+        msg = f"{type(self).__name__} '{self.name}': argument `{arg_name}` has NaN or inf values"
+        with tf.control_dependencies([tf.debugging.Assert(finite, [msg])]):
+            return tf.identity(t)
+
     def _augmented_forward(self, x):
-        y, fldj = self._forward_and_log_det(x)
+        y, fldj = self._forward_and_log_det(self._finite_input(x, "x"))
         return y, {"ildj": -fldj}
 
     def _augmented_inverse(self, y):
-        x, ildj = self._inverse_and_log_det(y)
+        x, ildj = self._inverse_and_log_det(self._finite_input(y, "y"))
         return x, {"ildj": ildj}
 
     def _forward(self, x):

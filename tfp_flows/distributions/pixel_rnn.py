@@ -1,0 +1,298 @@
+"""A TFP distribution over integer images built on a Keras 3 `PixelRNN`.
+
+`log_prob` is one parallel (teacher-forced) pass of the network:
+
+    log p(x) = sum_{i, j, c} log softmax(logits(x_{<(i, j, c)}))[x_{i, j, c}]
+
+`sample(n)` and `complete(images, num_rows)` fill pixels in raster order and,
+inside a pixel, channel by channel, in an XLA-compiled loop that keeps the
+recurrent states of finished rows (see `tfp_flows.layers.pixel_rnn`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from tfp_flows.internal.keras import keras, tf_variables_of
+from tfp_flows.layers.pixel_rnn import PixelRNN
+from tfp_flows.layers.pixel_rnn_sampling import autoregressive_loop
+
+tfd = tfp.distributions
+
+__all__ = ["PixelRNNDistribution"]
+
+
+class PixelRNNDistribution(tfd.Distribution):
+    """Distribution over `[H, W, C]` integer images with a PixelRNN network.
+
+    Event shape `image_shape`, batch shape `[]`, dtype int32; the pixel values
+    are levels `0..num_levels-1`. The network's Keras 3 weights are the
+    distribution's `trainable_variables` (the same `tf.Variable`s).
+
+    Args:
+      network: a `tfp_flows.layers.PixelRNN`.
+      validate_args: also check pixel values inside `tf.function` (eager
+        inputs are always checked).
+      name: name of the distribution.
+
+    Raises:
+      ValueError: `network` is not a `PixelRNN`.
+
+    #### Examples
+
+    >>> from tfp_flows.layers import PixelRNN
+    >>> net = PixelRNN((3, 3, 1), num_levels=4, hidden_units=2, output_units=4)
+    >>> dist = PixelRNNDistribution(net)
+    >>> x = dist.sample(2, seed=1)
+    >>> x.shape, x.dtype.name, bool(tf.reduce_all((x >= 0) & (x < 4)))
+    (TensorShape([2, 3, 3, 1]), 'int32', True)
+    >>> dist.log_prob(x).shape
+    TensorShape([2])
+
+    #### References
+
+    [1] Aaron van den Oord, Nal Kalchbrenner, Koray Kavukcuoglu. Pixel
+        Recurrent Neural Networks. ICML 2016. https://arxiv.org/abs/1601.06759
+    """
+
+    def __init__(self, network: PixelRNN, *, validate_args: bool = False, name=None):
+        parameters = dict(locals())
+        if not isinstance(network, PixelRNN):
+            raise ValueError(
+                "PixelRNNDistribution: argument `network` must be a "
+                f"tfp_flows.layers.PixelRNN; got {type(network).__name__}."
+            )
+        with tf.name_scope(name or "PixelRNNDistribution") as name:
+            self._network = network
+            # The tf.Variables behind the Keras weights, so that
+            # `trainable_variables` (tf.Module) sees them.
+            self._network_variables = tuple(tf_variables_of(network))
+            self._compiled = {}
+            super().__init__(
+                dtype=tf.int32,
+                reparameterization_type=tfd.NOT_REPARAMETERIZED,
+                validate_args=validate_args,
+                allow_nan_stats=True,
+                parameters=parameters,
+                name=name,
+            )
+
+    @classmethod
+    def _parameter_properties(cls, dtype=None, num_classes=None):
+        return {}
+
+    @property
+    def network(self) -> PixelRNN:
+        """The Keras 3 `PixelRNN` layer (the trainable object)."""
+        return self._network
+
+    @property
+    def num_levels(self) -> int:
+        """Pixel levels: values are `0..num_levels-1`."""
+        return self._network.num_levels
+
+    def _event_shape(self):
+        return tf.TensorShape(self._network.image_shape)
+
+    def _event_shape_tensor(self):
+        return tf.constant(self._network.image_shape, tf.int32)
+
+    def _batch_shape(self):
+        return tf.TensorShape([])
+
+    def _batch_shape_tensor(self):
+        return tf.constant([], tf.int32)
+
+    # -- checks ---------------------------------------------------------
+
+    def _check_values(self, x, arg_name):
+        """ValueError for non-integer / out-of-range pixels (eager values)."""
+        self._network.check_images(x, arg_name, "PixelRNNDistribution")
+        top = self.num_levels - 1
+        value = tf.get_static_value(x)
+        if value is not None:
+            value = np.asarray(value)
+            if value.size and not np.all(np.equal(np.mod(value, 1), 0)):
+                bad = value[np.mod(value, 1) != 0].reshape(-1)[0]
+                raise ValueError(
+                    f"PixelRNNDistribution: argument `{arg_name}` must hold integer "
+                    f"pixel levels 0..{top}; got a non-integer value {bad!r}."
+                )
+            if value.size and (value.min() < 0 or value.max() > top):
+                raise ValueError(
+                    f"PixelRNNDistribution: argument `{arg_name}` must hold pixel "
+                    f"levels in 0..{top}; got values in "
+                    f"{value.min()}..{value.max()}."
+                )
+            return x
+        if self.validate_args:
+            xf = tf.cast(x, tf.float32)
+            msg = f"PixelRNNDistribution: `{arg_name}` must hold integers in 0..{top}."
+            with tf.control_dependencies(
+                [
+                    tf.debugging.assert_equal(xf, tf.round(xf), message=msg),
+                    tf.debugging.assert_greater_equal(xf, 0.0, message=msg),
+                    tf.debugging.assert_less_equal(xf, float(top), message=msg),
+                ]
+            ):
+                x = tf.identity(x)
+        return x
+
+    # -- density --------------------------------------------------------
+
+    def _call_log_prob(self, value, name, **kwargs):
+        # TFP casts `value` to the int32 dtype before `_log_prob` sees it, which
+        # would silently truncate 0.5 to 0; check the values before the cast.
+        if not isinstance(value, (tf.Variable,)) and not tf.is_symbolic_tensor(value):
+            self._check_values(tf.convert_to_tensor(value), "value")
+        return super()._call_log_prob(value, name, **kwargs)
+
+    def per_pixel_log_prob(self, value):
+        """`log p(x_{ijc} | context)` for every pixel and channel, `[..., H, W, C]`."""
+        value = tf.convert_to_tensor(value)
+        value = self._check_values(value, "value")
+        event = self._network.image_shape
+        batch_shape = tf.shape(value)[:-3]
+        flat = tf.reshape(value, tf.concat([[-1], event], 0))
+        logits = self._network(flat)
+        levels = tf.cast(flat, tf.int32)
+        if self._network.num_logits == 1:  # Bernoulli: logits [0, l]
+            logits = tf.concat([tf.zeros_like(logits), logits], -1)
+        lp = -tf.nn.sparse_softmax_cross_entropy_with_logits(levels, logits)
+        return tf.reshape(lp, tf.concat([batch_shape, event], 0))
+
+    def _log_prob(self, value):
+        return tf.reduce_sum(self.per_pixel_log_prob(value), axis=[-3, -2, -1])
+
+    # -- sampling -------------------------------------------------------
+
+    def _loop_fn(self, cached):
+        key = bool(cached)
+        if key not in self._compiled:
+            net = self._network
+
+            def loop(known, num_known, seed):
+                return autoregressive_loop(net, known, num_known, seed, cached=key)
+
+            self._compiled[key] = tf.function(loop, jit_compile=True, autograph=False)
+        return self._compiled[key]
+
+    def _run_loop(self, known, num_known, seed, cached):
+        if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+            # An int seed gives the same samples every call (TFP's
+            # sanitize_seed would draw a stateful seed from it).
+            seed = tf.constant([int(seed), 0], tf.int32)
+        else:
+            seed = tfp.random.sanitize_seed(seed, salt="PixelRNNDistribution")
+        image, _ = self._loop_fn(cached)(
+            known, tf.constant(num_known, tf.int32), tf.cast(seed, tf.int32)
+        )
+        return tf.cast(tf.round(image), tf.int32)
+
+    def _sample_n(self, n, seed=None, cached=True):
+        n_static = tf.get_static_value(tf.convert_to_tensor(n))
+        if n_static is None:
+            raise ValueError(
+                "PixelRNNDistribution.sample: the sample count must be known "
+                "(a Python int or a constant) for the XLA-compiled loop; got a "
+                "symbolic count."
+            )
+        known = tf.zeros((int(n_static),) + self._network.image_shape, tf.float32)
+        return self._run_loop(known, 0, seed, cached)
+
+    def complete(self, images, num_rows: int, *, seed=None, cached: bool = True):
+        """Keeps the top `num_rows` rows of `images` and samples the rest.
+
+        Args:
+          images: `[N, H, W, C]` integer images; rows `>= num_rows` are ignored.
+          num_rows: number of given rows, `0..H`.
+          seed: stateless seed (int or `[2]` tensor) or None.
+          cached: use the cached sampler (default) or re-run the network.
+
+        Returns:
+          int32 `[N, H, W, C]`.
+
+        Raises:
+          ValueError: bad shape, values, or `num_rows`.
+        """
+        images = tf.convert_to_tensor(images)
+        if images.shape.rank != 4:
+            raise ValueError(
+                "PixelRNNDistribution.complete: argument `images` must be "
+                f"[N, {', '.join(map(str, self._network.image_shape))}]; got shape "
+                f"{images.shape.as_list()}."
+            )
+        height, width, _ = self._network.image_shape
+        if isinstance(num_rows, bool) or not isinstance(num_rows, (int, np.integer)):
+            raise ValueError(
+                "PixelRNNDistribution.complete: argument `num_rows` must be an "
+                f"integer in 0..{height}; got {num_rows!r}."
+            )
+        if not 0 <= num_rows <= height:
+            raise ValueError(
+                "PixelRNNDistribution.complete: argument `num_rows` must be an "
+                f"integer in 0..{height}; got {num_rows}."
+            )
+        images = self._check_values(images, "images")
+        return self._run_loop(
+            tf.cast(images, tf.float32), int(num_rows) * width, seed, cached
+        )
+
+    def teacher_forced_logits(self, images, *, cached: bool = True):
+        """Logits that the pixel-by-pixel loop computes with every pixel given.
+
+        Equal (up to float rounding) to `network(images)`; used to check the
+        cached sampler against the parallel pass.
+        """
+        images = tf.convert_to_tensor(images)
+        images = self._check_values(images, "images")
+        height, width, _ = self._network.image_shape
+        _, logits = self._loop_fn(cached)(
+            tf.cast(images, tf.float32),
+            tf.constant(height * width, tf.int32),
+            tf.constant([0, 0], tf.int32),
+        )
+        return logits
+
+    # -- Keras ----------------------------------------------------------
+
+    def as_keras_model(self) -> keras.Model:
+        """A Keras 3 model whose loss is the mean negative log-likelihood.
+
+        `model(images)` returns the per-image NLL (nats); `model.fit(images)`
+        trains the PixelRNN's weights (`model.trainable_weights` are exactly
+        the network's).
+
+        #### Examples
+
+        >>> from tfp_flows.layers import PixelRNN
+        >>> net = PixelRNN((3, 3, 1), num_levels=2, hidden_units=2, output_units=4)
+        >>> model = PixelRNNDistribution(net).as_keras_model()
+        >>> len(model.trainable_weights) == len(net.trainable_weights)
+        True
+        """
+        return _NegLogProbModel(self)
+
+
+class _NegLogProbModel(keras.Model):
+    """Keras 3 model: images -> per-image NLL; loss = mean NLL."""
+
+    def __init__(self, distribution, **kwargs):
+        kwargs.setdefault("name", "pixel_rnn_nll")
+        super().__init__(**kwargs)
+        self.network = distribution.network
+        self._distribution = distribution
+
+    def call(self, images):
+        return -self._distribution.log_prob(images)
+
+    def compute_loss(
+        self, x=None, y=None, y_pred=None, sample_weight=None, training=True
+    ):
+        del x, y, sample_weight, training
+        loss = tf.reduce_mean(y_pred)
+        if self.losses:
+            loss = loss + tf.add_n(self.losses)
+        return loss

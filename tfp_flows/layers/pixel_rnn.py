@@ -1,0 +1,510 @@
+"""PixelRNN (van den Oord, Kalchbrenner & Kavukcuoglu, 2016) as Keras 3 layers.
+
+Three layers follow the paper's Section 3:
+
+* `RowLSTM`: the image is processed row by row, top to bottom, a whole row at
+  a time. With `x_i` the input row and `h_{i-1}, c_{i-1}` the previous row's
+  hidden and cell states (zero above the image),
+
+      [o_i, f_i, i_i, g_i] = [s, s, s, tanh](K_ss (*) h_{i-1} + K_is (*) x_i)
+      c_i = f_i . c_{i-1} + i_i . g_i
+      h_i = o_i . tanh(c_i)
+
+  where `(*)` is a convolution along the row, `s` the logistic sigmoid,
+  `K_is` a `k x 1` (one row, `k` columns) mask-B convolution computed for
+  the whole input map at once, and `K_ss` a `k x 1` unmasked convolution of
+  the previous row's state (`k >= 3`, odd). The context of a pixel is a
+  triangle above it (plus the pixels to its left that the input layers see).
+
+* `DiagonalBiLSTM`: for each direction the map is skewed (row `r` shifted
+  right by `r`, giving `n x (2n - 1)` for an `n x n` map), the input-to-state
+  component is a 1 x 1 mask-B convolution, and the state is computed column by
+  column of the skewed map with a `2 x 1` convolution over the previous
+  column's hidden state (rows `r - 1` and `r`); the cell state runs along the
+  column direction. Unskewed, the state of pixel `(i, j)` reads the hidden
+  states at `(i, j - 1)` and `(i - 1, j)`. The right-to-left direction runs
+  on the mirrored map; its output is shifted down one row and added to the
+  left-to-right output, so the context is everything above and to the left
+  of the pixel: no blind spot.
+
+  Implementation note: the 1 x 1 input-to-state convolution is computed before
+  skewing (it commutes with the skew on every image pixel). The padding of the
+  skewed map then carries pre-activations of exactly 0, and an LSTM step with
+  zero pre-activations and zero states gives zero states, so the boundary
+  states are exactly the zero initial states. This is what lets the cached
+  sampler run the same recurrence pixel by pixel.
+
+* `PixelRNN`: a 7 x 7 mask-A convolution with `2h` features, `L` residual
+  blocks `x <- x + conv1x1_B(lstm(x))` (the LSTM has `h` units), then two
+  `ReLU -> 1 x 1 mask-B convolution` layers, the second producing per-channel
+  logits over the pixel levels (`num_levels` logits per colour channel; a
+  single Bernoulli logit per channel when `num_levels == 2`).
+
+All trainable numbers are Keras 3 weights (masked `Conv2D` and `Conv1D`
+layers); the recurrences use `keras.ops.scan`.
+
+#### References
+
+[1] Aaron van den Oord, Nal Kalchbrenner, Koray Kavukcuoglu. Pixel Recurrent
+    Neural Networks. ICML 2016. https://arxiv.org/abs/1601.06759
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from tfp_flows.internal.checks import check_positive_int
+from tfp_flows.internal.keras import keras
+from tfp_flows.layers.masked_conv import MaskedConv2D, channel_groups
+
+__all__ = ["DiagonalBiLSTM", "PixelRNN", "RowLSTM", "skew", "unskew"]
+
+ops = keras.ops
+
+
+def skew(x):
+    """Skews `[B, H, W, D]` to `[B, H, W + H - 1, D]`: row `r` moves right by `r`.
+
+    `skew(x)[:, r, s] = x[:, r, s - r]` for `0 <= s - r < W`, else 0. Done by
+    padding each row with `H` zeros, flattening and re-reading the rows with
+    length `W + H - 1`, so every row starts one place later.
+
+    #### Examples
+
+    >>> import numpy as np
+    >>> x = np.arange(1, 7, dtype="float32").reshape(1, 2, 3, 1)
+    >>> np.asarray(skew(x))[0, ..., 0].tolist()
+    [[1.0, 2.0, 3.0, 0.0], [0.0, 4.0, 5.0, 6.0]]
+    """
+    x = tf.convert_to_tensor(x)
+    _, h, w, d = x.shape
+    b = tf.shape(x)[0]
+    padded = tf.pad(x, [[0, 0], [0, 0], [0, h], [0, 0]])
+    flat = tf.reshape(padded, [b, h * (w + h), d])[:, : h * (w + h - 1)]
+    return tf.reshape(flat, [b, h, w + h - 1, d])
+
+
+def unskew(x, width):
+    """Inverse of `skew`: `[B, H, width + H - 1, D]` to `[B, H, width, D]`."""
+    x = tf.convert_to_tensor(x)
+    _, h, s, d = x.shape
+    b = tf.shape(x)[0]
+    flat = tf.reshape(x, [b, h * s, d])
+    flat = tf.pad(flat, [[0, 0], [0, h], [0, 0]])
+    return tf.reshape(flat, [b, h, s + 1, d])[:, :, :width]
+
+
+def _lstm_update(z, c_prev, units):
+    """LSTM gates from pre-activations `z [..., 4 * units]` (unit-major)."""
+    z = tf.reshape(z, tf.concat([tf.shape(z)[:-1], [units, 4]], 0))
+    o = tf.sigmoid(z[..., 0])
+    f = tf.sigmoid(z[..., 1])
+    i = tf.sigmoid(z[..., 2])
+    g = tf.tanh(z[..., 3])
+    c = f * c_prev + i * g
+    h = o * tf.tanh(c)
+    return h, c
+
+
+def _check_units(units, color_channels, owner):
+    units = check_positive_int(units, "units", owner)
+    channel_groups(units, color_channels, "units", owner)
+    return units
+
+
+def _gate_conv(units, kernel_size, color_channels, name):
+    # Gate channels are unit-major (unit u, gate q at index 4u + q), so the
+    # contiguous colour grouping of the 4*units channels gives every gate of
+    # unit u the colour group of u.
+    return MaskedConv2D(
+        4 * units,
+        kernel_size,
+        mask_type="B",
+        color_channels=color_channels,
+        name=name,
+    )
+
+
+class RowLSTM(keras.layers.Layer):
+    """Row LSTM layer of PixelRNN: one row at a time, top to bottom.
+
+    See the module docstring for the equations. Input `[B, H, W, D]` with `D`
+    a multiple of `color_channels`; output the hidden states `[B, H, W, units]`.
+
+    Args:
+      units: hidden units `h`; a multiple of `color_channels`.
+      kernel_size: `k`, width of the input-to-state and the state-to-state
+        convolutions along the row; odd and `>= 3`.
+      color_channels: colour groups (1 or 3).
+      name: layer name.
+      **kwargs: passed to `keras.layers.Layer`.
+
+    Raises:
+      ValueError: `kernel_size` below 3 or even; `units` not a multiple of
+        `color_channels`.
+
+    #### Examples
+
+    >>> import numpy as np
+    >>> layer = RowLSTM(4, kernel_size=3)
+    >>> layer(np.zeros((2, 5, 6, 2), "float32")).shape
+    TensorShape([2, 5, 6, 4])
+    """
+
+    def __init__(
+        self,
+        units: int,
+        *,
+        kernel_size: int = 3,
+        color_channels: int = 1,
+        name: str | None = None,
+        **kwargs,
+    ):
+        super().__init__(name=name, **kwargs)
+        if isinstance(kernel_size, bool) or not isinstance(
+            kernel_size, (int, np.integer)
+        ):
+            raise ValueError(
+                "RowLSTM: argument `kernel_size` (state-to-state convolution width) "
+                f"must be an odd integer >= 3; got {kernel_size!r}."
+            )
+        if kernel_size < 3 or kernel_size % 2 == 0:
+            raise ValueError(
+                "RowLSTM: argument `kernel_size` (state-to-state convolution width) "
+                f"must be an odd integer >= 3, as in the paper's k x 1 convolution; "
+                f"got {kernel_size}."
+            )
+        self.units = _check_units(units, color_channels, "RowLSTM")
+        self.kernel_size = int(kernel_size)
+        self.color_channels = color_channels
+        self.input_to_state = _gate_conv(
+            self.units, (1, self.kernel_size), color_channels, "input_to_state"
+        )
+        self.state_to_state = keras.layers.Conv1D(
+            4 * self.units,
+            self.kernel_size,
+            padding="same",
+            use_bias=False,
+            name="state_to_state",
+        )
+
+    def build(self, input_shape):
+        """Creates the sublayers' weights."""
+        self.input_to_state.build(input_shape)
+        self.state_to_state.build((None, input_shape[2], self.units))
+
+    def row_step(self, gates_row, h_prev, c_prev):
+        """One row: `gates_row [B, W, 4h]` (input-to-state), previous states."""
+        z = gates_row + self.state_to_state(h_prev)
+        return _lstm_update(z, c_prev, self.units)
+
+    def call(self, inputs):
+        """Runs the layer."""
+        gates = self.input_to_state(inputs)  # [B, H, W, 4h], all rows at once
+        b, w = tf.shape(inputs)[0], tf.shape(inputs)[2]
+        zeros = tf.zeros(tf.stack([b, w, self.units]), dtype=gates.dtype)
+
+        def step(carry, gates_row):
+            h, c = self.row_step(gates_row, *carry)
+            # Keras' TF scan wants the per-step outputs shaped like the carry.
+            return (h, c), (h, c)
+
+        _, (hs, _) = ops.scan(step, (zeros, zeros), tf.transpose(gates, [1, 0, 2, 3]))
+        return tf.transpose(hs, [1, 0, 2, 3])
+
+    def compute_output_shape(self, input_shape):
+        """Output shape for `input_shape`."""
+        return tuple(input_shape[:-1]) + (self.units,)
+
+
+class _DiagonalLSTM(keras.layers.Layer):
+    """One direction (left to right) of the Diagonal BiLSTM."""
+
+    def __init__(self, units, color_channels, name=None, **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.units = units
+        self.input_to_state = _gate_conv(units, 1, color_channels, "input_to_state")
+        # Column-wise 2 x 1 convolution along the rows of a skewed column:
+        # causal padding gives z[r] = K[0] h[r - 1] + K[1] h[r].
+        self.state_to_state = keras.layers.Conv1D(
+            4 * units, 2, padding="causal", use_bias=False, name="state_to_state"
+        )
+
+    def build(self, input_shape):
+        """Creates the sublayers' weights."""
+        self.input_to_state.build(input_shape)
+        self.state_to_state.build((None, input_shape[1], self.units))
+
+    def pixel_step(self, gates, h_up, h_left, c_left):
+        """The unskewed recurrence at one pixel (used by the cached sampler)."""
+        kernel = self.state_to_state.kernel
+        z = gates + tf.matmul(h_up, kernel[0]) + tf.matmul(h_left, kernel[1])
+        return _lstm_update(z, c_left, self.units)
+
+    def call(self, inputs):
+        """Runs the layer."""
+        width = inputs.shape[2]
+        gates = skew(self.input_to_state(inputs))  # [B, H, S, 4h]
+        b, h = tf.shape(inputs)[0], tf.shape(inputs)[1]
+        zeros = tf.zeros(tf.stack([b, h, self.units]), dtype=gates.dtype)
+
+        def step(carry, gates_col):
+            h_prev, c_prev = carry
+            z = gates_col + self.state_to_state(h_prev)
+            h_new, c_new = _lstm_update(z, c_prev, self.units)
+            return (h_new, c_new), (h_new, c_new)
+
+        _, (hs, _) = ops.scan(step, (zeros, zeros), tf.transpose(gates, [2, 0, 1, 3]))
+        return unskew(tf.transpose(hs, [1, 2, 0, 3]), width)
+
+
+class DiagonalBiLSTM(keras.layers.Layer):
+    """Diagonal BiLSTM layer of PixelRNN (both directions, no blind spot).
+
+    Input `[B, H, W, D]` (`D` a multiple of `color_channels`); output
+    `[B, H, W, units]`: the left-to-right diagonal LSTM's hidden states plus
+    the right-to-left one's shifted down by one row.
+
+    Args:
+      units: hidden units `h` per direction; a multiple of `color_channels`.
+      color_channels: colour groups (1 or 3).
+      name: layer name.
+      **kwargs: passed to `keras.layers.Layer`.
+
+    #### Examples
+
+    >>> import numpy as np
+    >>> layer = DiagonalBiLSTM(4)
+    >>> layer(np.zeros((2, 5, 6, 2), "float32")).shape
+    TensorShape([2, 5, 6, 4])
+    """
+
+    def __init__(
+        self,
+        units: int,
+        *,
+        color_channels: int = 1,
+        name: str | None = None,
+        **kwargs,
+    ):
+        super().__init__(name=name, **kwargs)
+        self.units = _check_units(units, color_channels, "DiagonalBiLSTM")
+        self.color_channels = color_channels
+        self.left_to_right = _DiagonalLSTM(self.units, color_channels, "left_to_right")
+        self.right_to_left = _DiagonalLSTM(self.units, color_channels, "right_to_left")
+
+    def build(self, input_shape):
+        """Creates the sublayers' weights."""
+        self.left_to_right.build(input_shape)
+        self.right_to_left.build(input_shape)
+
+    def call(self, inputs):
+        """Runs the layer."""
+        forward = self.left_to_right(inputs)
+        backward = tf.reverse(self.right_to_left(tf.reverse(inputs, [2])), [2])
+        # Shift down one row: pixel (i, j) gets the right-to-left state of
+        # (i - 1, j), whose context (rows <= i - 1) is all in the past.
+        backward = tf.pad(backward, [[0, 0], [1, 0], [0, 0], [0, 0]])[:, :-1]
+        return forward + backward
+
+    def compute_output_shape(self, input_shape):
+        """Output shape for `input_shape`."""
+        return tuple(input_shape[:-1]) + (self.units,)
+
+
+class PixelRNN(keras.layers.Layer):
+    """The PixelRNN network: integer images to per-pixel, per-channel logits.
+
+    `7 x 7 mask A conv (2h)` -> `L x [x + conv1x1_B(LSTM_h(x))]` ->
+    `ReLU -> 1 x 1 mask B conv (output_units)` -> `ReLU -> 1 x 1 mask B conv
+    (logits)`. Logits at `(i, j, c)` depend only on pixels before `(i, j)` in
+    raster order and on channels `< c` of pixel `(i, j)`.
+
+    The layer is built at construction for `image_shape`, so its weights exist
+    at once. Inputs are images of levels `0..num_levels-1` (any real dtype;
+    they are scaled to `[-1, 1]`).
+
+    Args:
+      image_shape: `(H, W, C)`; `C` colour channels (1 or 3).
+      num_levels: pixel levels (256 for 8-bit images, 17 for the digits, 2 for
+        binary images: then one Bernoulli logit per channel).
+      layer_type: `'row'` (Row LSTM) or `'diagonal'` (Diagonal BiLSTM).
+      num_layers: `L`, the number of LSTM layers (residual blocks).
+      hidden_units: `h`, LSTM units; the residual stream has `2h` features.
+        A multiple of `C`.
+      output_units: features of the first 1 x 1 output layer; a multiple of C.
+      kernel_size: Row LSTM `k` (odd, >= 3); unused for `'diagonal'`.
+      name: layer name.
+      **kwargs: passed to `keras.layers.Layer`.
+
+    Returns (when called):
+      logits `[B, H, W, C, n]` with `n = num_levels` (or 1 when
+      `num_levels == 2`).
+
+    Raises:
+      ValueError: bad arguments; called with the wrong image shape.
+
+    #### Examples
+
+    >>> import numpy as np
+    >>> net = PixelRNN((4, 4, 1), num_levels=17, hidden_units=4, output_units=8)
+    >>> net(np.zeros((3, 4, 4, 1), "int32")).shape
+    TensorShape([3, 4, 4, 1, 17])
+    """
+
+    def __init__(
+        self,
+        image_shape,
+        *,
+        num_levels: int = 256,
+        layer_type: str = "diagonal",
+        num_layers: int = 2,
+        hidden_units: int = 16,
+        output_units: int = 32,
+        kernel_size: int = 3,
+        name: str | None = None,
+        **kwargs,
+    ):
+        super().__init__(name=name, **kwargs)
+        image_shape = tuple(image_shape)
+        if len(image_shape) != 3 or any(
+            isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 1
+            for d in image_shape
+        ):
+            raise ValueError(
+                "PixelRNN: argument `image_shape` must be (height, width, channels) "
+                f"of positive integers; got {image_shape!r}."
+            )
+        if layer_type not in ("row", "diagonal"):
+            raise ValueError(
+                "PixelRNN: argument `layer_type` must be 'row' or 'diagonal'; "
+                f"got {layer_type!r}."
+            )
+        self.image_shape = tuple(int(d) for d in image_shape)
+        height, width, channels = self.image_shape
+        self.num_levels = check_positive_int(num_levels, "num_levels", "PixelRNN", 2)
+        self.layer_type = layer_type
+        self.num_layers = check_positive_int(num_layers, "num_layers", "PixelRNN")
+        self.hidden_units = _check_units(hidden_units, channels, "PixelRNN")
+        self.output_units = check_positive_int(output_units, "output_units", "PixelRNN")
+        channel_groups(self.output_units, channels, "output_units", "PixelRNN")
+        self.kernel_size = kernel_size
+        self.num_logits = 1 if self.num_levels == 2 else self.num_levels
+        width2 = 2 * self.hidden_units
+
+        self.input_conv = MaskedConv2D(
+            width2, 7, mask_type="A", color_channels=channels, name="input_conv"
+        )
+        self.lstms, self.projections = [], []
+        for k in range(self.num_layers):
+            if layer_type == "row":
+                lstm = RowLSTM(
+                    self.hidden_units,
+                    kernel_size=kernel_size,
+                    color_channels=channels,
+                    name=f"row_lstm_{k}",
+                )
+            else:
+                lstm = DiagonalBiLSTM(
+                    self.hidden_units, color_channels=channels, name=f"diag_bilstm_{k}"
+                )
+            self.lstms.append(lstm)
+            self.projections.append(
+                MaskedConv2D(
+                    width2,
+                    1,
+                    mask_type="B",
+                    color_channels=channels,
+                    name=f"residual_{k}",
+                )
+            )
+        self.hidden_conv = MaskedConv2D(
+            self.output_units,
+            1,
+            mask_type="B",
+            color_channels=channels,
+            name="output_1",
+        )
+        self.logits_conv = MaskedConv2D(
+            channels * self.num_logits,
+            1,
+            mask_type="B",
+            color_channels=channels,
+            name="output_logits",
+        )
+        self.build((None,) + self.image_shape)
+
+    def build(self, input_shape):
+        """Creates the sublayers' weights."""
+        h, w, _ = self.image_shape
+        stream = (None, h, w, 2 * self.hidden_units)
+        self.input_conv.build((None,) + self.image_shape)
+        for lstm, proj in zip(self.lstms, self.projections, strict=True):
+            lstm.build(stream)
+            proj.build((None, h, w, self.hidden_units))
+        self.hidden_conv.build(stream)
+        self.logits_conv.build((None, h, w, self.output_units))
+
+    # -- pieces shared by the parallel pass and the cached sampler ---------
+
+    def normalize(self, images):
+        """Levels `0..num_levels-1` to floats in `[-1, 1]`."""
+        x = tf.cast(images, self.compute_dtype)
+        return x * (2.0 / (self.num_levels - 1)) - 1.0
+
+    def head(self, stream):
+        """Two `ReLU -> 1 x 1 mask-B conv` layers: stream to flat logits."""
+        hidden = self.hidden_conv(tf.nn.relu(stream))
+        return self.logits_conv(tf.nn.relu(hidden))
+
+    def check_images(self, images, arg_name="images", owner="PixelRNN"):
+        """ValueError unless `images` is `[..., H, W, C]` of this model."""
+        shape = images.shape
+        if shape.rank is not None and (
+            shape.rank < 3
+            or any(
+                g is not None and g != e
+                for g, e in zip(shape.as_list()[-3:], self.image_shape, strict=True)
+            )
+        ):
+            raise ValueError(
+                f"{owner}: argument `{arg_name}` must have shape [..., "
+                f"{', '.join(map(str, self.image_shape))}] (height, width, "
+                f"colour channels; the masks group features into "
+                f"{self.image_shape[2]} colour group(s)); got shape "
+                f"{shape.as_list()}."
+            )
+
+    def call(self, images):
+        """Runs the layer."""
+        images = tf.convert_to_tensor(images)
+        self.check_images(images)
+        stream = self.input_conv(self.normalize(images))
+        for lstm, proj in zip(self.lstms, self.projections, strict=True):
+            stream = stream + proj(lstm(stream))
+        logits = self.head(stream)
+        return tf.reshape(
+            logits,
+            tf.concat(
+                [tf.shape(logits)[:-1], [self.image_shape[2], self.num_logits]], 0
+            ),
+        )
+
+    def compute_output_shape(self, input_shape):
+        """Output shape for `input_shape`."""
+        return tuple(input_shape) + (self.num_logits,)
+
+    def get_config(self):
+        """Keras config (for saving)."""
+        config = super().get_config()
+        config.update(
+            image_shape=self.image_shape,
+            num_levels=self.num_levels,
+            layer_type=self.layer_type,
+            num_layers=self.num_layers,
+            hidden_units=self.hidden_units,
+            output_units=self.output_units,
+            kernel_size=self.kernel_size,
+        )
+        return config

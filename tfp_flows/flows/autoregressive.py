@@ -23,6 +23,7 @@ from tensorflow_probability import bijectors as tfb
 from tfp_flows.bijectors.maf import IAF, MAF
 from tfp_flows.internal.checks import check_positive_int, shape_str
 from tfp_flows.internal.keras import keras_layers_of
+from tfp_flows.internal.specs import register_builder
 from tfp_flows.nn.made import MADE
 
 tfd = tfp.distributions
@@ -193,6 +194,7 @@ def _build(
     )
 
 
+@register_builder("maf")
 def maf(
     event_size: int,
     *,
@@ -279,6 +281,7 @@ def maf(
     )
 
 
+@register_builder("iaf")
 def iaf(
     event_size: int,
     *,

@@ -13,6 +13,7 @@ from tfp_flows.bijectors.affine_coupling import AffineCoupling
 from tfp_flows.bijectors.glow_step import GlowStep
 from tfp_flows.bijectors.multi_scale import Level, MultiScale
 from tfp_flows.internal import checks
+from tfp_flows.internal.specs import register_builder
 
 tfd = tfp.distributions
 
@@ -44,6 +45,7 @@ def _base(event_shape, dtype):
     )
 
 
+@register_builder("glow")
 def glow(
     event_shape=(8, 8, 1),
     *,
@@ -119,6 +121,7 @@ def glow(
     return tfd.TransformedDistribution(_base([h, w, c], dtype), bijector, name=name)
 
 
+@register_builder("realnvp")
 def realnvp(
     event_shape=(8, 8, 1),
     *,

@@ -1,7 +1,11 @@
 """Keras 3 layers a user puts in a model."""
 
+from tfp_flows.layers.flow_layers import ActNormInitializer
 from tfp_flows.layers.flow_layers import FlowLogProb
 from tfp_flows.layers.flow_layers import FlowModel
+from tfp_flows.layers.flow_layers import FlowSample
+from tfp_flows.layers.flow_layers import export_saved_model
+from tfp_flows.layers.flow_layers import load_flow_model
 from tfp_flows.layers.masked_conv import MaskedConv2D
 from tfp_flows.layers.pixel_rnn import DiagonalBiLSTM
 from tfp_flows.layers.pixel_rnn import PixelRNN
@@ -9,8 +13,12 @@ from tfp_flows.layers.pixel_rnn import RowLSTM
 
 
 __all__ = [
+    "ActNormInitializer",
     "FlowLogProb",
     "FlowModel",
+    "FlowSample",
+    "export_saved_model",
+    "load_flow_model",
     "DiagonalBiLSTM",
     "MaskedConv2D",
     "PixelRNN",

@@ -1,18 +1,72 @@
-"""Keras 3 layers and models that put a flow into a Keras workflow."""
+"""Keras 3 layers, a model and a callback that put a flow into a Keras workflow.
+
+A flow's weights live in Keras 3 layers held by its bijectors. The layers here
+track those layers, so a Keras model reports exactly the flow's parameters in
+`trainable_weights` (and `summary()`), `model.fit` trains them, and `.keras`
+files, `tf.train.Checkpoint` and SavedModel exports carry them.
+"""
+
+import json
 
 import tensorflow as tf
 
+from tfp_flows.internal import specs
 from tfp_flows.internal.keras import as_tf_variable, keras, keras_layers_of
 
-__all__ = ["FlowLogProb", "FlowModel"]
+__all__ = [
+    "ActNormInitializer",
+    "FlowLogProb",
+    "FlowModel",
+    "FlowSample",
+    "export_saved_model",
+    "load_flow_model",
+]
 
 
+def _is_conditional(flow):
+    return hasattr(flow, "condition") and hasattr(flow, "context_size")
+
+
+def _flow_dtype(flow):
+    dtype = getattr(flow, "dtype", None)
+    return dtype if dtype is not None else flow.distribution.dtype
+
+
+def _split_inputs(flow, inputs, owner):
+    """(x, context) from `x`, `(x, context)` or `{'x':..., 'context':...}`."""
+    if isinstance(inputs, dict):
+        x, context = inputs.get("x"), inputs.get("context")
+    elif isinstance(inputs, (list, tuple)):
+        if len(inputs) != 2:
+            raise ValueError(
+                f"{owner}: inputs must be `x` or `(x, context)`; got a sequence of "
+                f"{len(inputs)} tensors."
+            )
+        x, context = inputs
+    else:
+        x, context = inputs, None
+    if _is_conditional(flow) and context is None:
+        raise ValueError(
+            f"{owner}: this flow is conditional (context_size={flow.context_size}); "
+            "pass inputs as (x, context)."
+        )
+    if not _is_conditional(flow) and context is not None:
+        raise ValueError(f"{owner}: this flow is unconditional; pass only `x`, no context.")
+    return x, context
+
+
+def _initialize_act_norms(flow, data):
+    from tfp_flows.flows.glow import initialize_act_norms  # avoid an import cycle
+
+    return initialize_act_norms(flow, data)
+
+
+@keras.saving.register_keras_serializable(package="tfp_flows")
 class FlowLogProb(keras.layers.Layer):
-    """Outputs `flow.log_prob(inputs)`; tracks every weight of the flow.
+    """Outputs the log-likelihood `flow.log_prob(x)` (or `log p(x | context)`).
 
-    The flow's weights live in Keras 3 layers held by its bijectors; this layer
-    tracks those layers, so a model containing it reports exactly the flow's
-    parameters in `trainable_weights` and `model.fit` trains them.
+    Inputs: `x`, or `(x, context)` for a conditional flow (`maf`/`iaf` with
+    `context_size`), where the context may come from upstream layers.
 
     #### Examples
 
@@ -23,27 +77,100 @@ class FlowLogProb(keras.layers.Layer):
     True
     """
 
-    def __init__(self, flow, **kwargs):
+    def __init__(self, flow=None, *, flow_spec=None, **kwargs):
         super().__init__(**kwargs)
+        if flow is None:
+            if flow_spec is None:
+                raise ValueError("FlowLogProb: pass `flow` (or `flow_spec` from a config).")
+            flow = specs.build_from_spec(flow_spec)
         self._flow = flow
         self.flow_layers = keras_layers_of(flow)
         self.built = True
 
     @property
     def flow(self):
-        """The wrapped `tfd.TransformedDistribution`."""
+        """The wrapped flow (a `tfd.TransformedDistribution` or conditional flow)."""
         return self._flow
 
     def call(self, inputs):
-        return self._flow.log_prob(tf.cast(inputs, self._flow.dtype))
+        x, context = _split_inputs(self._flow, inputs, "FlowLogProb")
+        x = tf.cast(x, _flow_dtype(self._flow))
+        if context is None:
+            return self._flow.log_prob(x)
+        return self._flow.log_prob(x, context=tf.cast(context, x.dtype))
 
     def compute_output_shape(self, input_shape):
+        if isinstance(input_shape, (list, tuple)) and input_shape and isinstance(
+            input_shape[0], (list, tuple)
+        ):
+            input_shape = input_shape[0]
         return tuple(input_shape[: len(input_shape) - len(self._flow.event_shape)])
 
+    def get_config(self):
+        config = super().get_config()
+        config["flow_spec"] = specs.spec_of(self._flow)
+        return config
 
+
+@keras.saving.register_keras_serializable(package="tfp_flows")
+class FlowSample(keras.layers.Layer):
+    """Outputs one flow sample per input row, for downstream layers.
+
+    The input's leading dimension is the batch size; for a conditional flow the
+    input is the context `[batch, context_size]` (e.g. from an embedding of a
+    class label), otherwise any tensor whose first dimension is the batch.
+    Samples use stateless seeds drawn from a Keras `SeedGenerator`, so a fixed
+    `seed` gives reproducible samples.
+    """
+
+    def __init__(self, flow=None, *, seed=None, temperature=1.0, flow_spec=None, **kwargs):
+        super().__init__(**kwargs)
+        if flow is None:
+            flow = specs.build_from_spec(flow_spec)
+        self._flow = flow
+        self.flow_layers = keras_layers_of(flow)
+        self.seed = seed
+        self.temperature = float(temperature)
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.built = True
+
+    @property
+    def flow(self):
+        return self._flow
+
+    def call(self, inputs):
+        n = tf.shape(inputs)[0]
+        seed = tf.cast(self.seed_generator.next(), tf.int32)
+        base = self._flow.distribution
+        dtype = _flow_dtype(self._flow)
+        if _is_conditional(self._flow):
+            context = tf.cast(inputs, dtype)
+            dist = self._flow.condition(context)
+            eps = dist.distribution.sample(n, seed=seed) * self.temperature
+            return dist.bijector.forward(eps)
+        eps = base.sample(n, seed=seed) * tf.cast(self.temperature, dtype)
+        return self._flow.bijector.forward(eps)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            flow_spec=specs.spec_of(self._flow), seed=self.seed, temperature=self.temperature
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="tfp_flows")
 class FlowModel(keras.Model):
     """A Keras model whose output is `log_prob(x)` and whose loss is the mean
     negative log-likelihood, so `model.fit(x)` needs no targets.
+
+    For a conditional flow, feed `(x, context)` pairs. `evaluate` reports the
+    mean NLL; `predict` returns per-example log-likelihoods. Saving with
+    `model.save("m.keras")` stores the builder's arguments (no code), and
+    `keras.saving.load_model(..., safe_mode=True)` rebuilds the same flow.
+
+    ActNorm initialization is an explicit step: `model.initialize_act_norms(x)`
+    before `fit`, or the `ActNormInitializer` callback.
 
     #### Examples
 
@@ -51,20 +178,26 @@ class FlowModel(keras.Model):
     >>> from tfp_flows import flows
     >>> flow = flows.glow((8, 8, 1), num_levels=1, num_steps=1, hidden_units=8)
     >>> model = FlowModel(flow)
-    >>> model.compile(optimizer=keras.optimizers.Adam(1e-3))
     >>> x = np.random.RandomState(0).uniform(-0.5, 0.5, (32, 8, 8, 1)).astype("float32")
+    >>> _ = model.initialize_act_norms(x)
+    >>> model.compile(optimizer=keras.optimizers.Adam(1e-3))
     >>> history = model.fit(x, batch_size=16, epochs=2, verbose=0)
     >>> len(history.history["loss"])
     2
     """
 
-    def __init__(self, flow, **kwargs):
+    def __init__(self, flow=None, *, flow_spec=None, **kwargs):
         super().__init__(**kwargs)
-        self.log_prob_layer = FlowLogProb(flow, name="log_prob")
+        self.log_prob_layer = FlowLogProb(flow, flow_spec=flow_spec, name="log_prob")
 
     @property
     def flow(self):
         return self.log_prob_layer.flow
+
+    @property
+    def builder_name(self):
+        """The builder that made the flow ('glow', 'maf', ...), or None."""
+        return specs.builder_name(self.flow)
 
     def call(self, inputs):
         return self.log_prob_layer(inputs)
@@ -75,8 +208,195 @@ class FlowModel(keras.Model):
             nll += tf.add_n(self.losses)
         return nll
 
+    def initialize_act_norms(self, data):
+        """Data-dependent init of every ActNorm from one batch (global batch
+        under a distribution strategy: statistics are over all of `data`)."""
+        x, context = _split_inputs(self.flow, data, "FlowModel.initialize_act_norms")
+        flow = self.flow.condition(context) if context is not None else self.flow
+        return _initialize_act_norms(flow, tf.convert_to_tensor(x))
+
+    def sample(self, n, *, seed=None, context=None):
+        """`n` samples (per context row for a conditional flow)."""
+        if context is not None:
+            return self.flow.sample(n, context=context, seed=seed)
+        return self.flow.sample(n, seed=seed)
+
     def flow_variables_match(self):
         """True if Keras' weights and the distribution's variables are the same."""
         keras_ids = sorted(id(as_tf_variable(w)) for w in self.trainable_weights)
         tfp_ids = sorted(id(v) for v in self.flow.trainable_variables)
         return keras_ids == tfp_ids
+
+    def get_config(self):
+        return {"name": self.name, "flow_spec": specs.spec_of(self.flow)}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config.pop("trainable", None)
+        config.pop("dtype", None)
+        return cls(**config)
+
+    def build(self, input_shape=None):
+        self.built = True
+
+    # Weights files remember which flow wrote them.
+    def save_weights(self, filepath, overwrite=True, **kwargs):
+        super().save_weights(filepath, overwrite=overwrite, **kwargs)
+        if str(filepath).endswith(".h5"):
+            import h5py
+
+            with h5py.File(filepath, "a") as f:
+                f.attrs["tfp_flows_spec"] = specs.spec_of(self.flow)
+
+    def load_weights(self, filepath, skip_mismatch=False, **kwargs):
+        if str(filepath).endswith(".h5"):
+            self._check_weights_file(filepath)
+        return super().load_weights(filepath, skip_mismatch=skip_mismatch, **kwargs)
+
+    def _check_weights_file(self, filepath):
+        import h5py
+
+        try:
+            with h5py.File(filepath, "r") as f:
+                saved = f.attrs.get("tfp_flows_spec")
+        except OSError as e:
+            raise ValueError(
+                f"FlowModel.load_weights: argument `filepath` {str(filepath)!r} is not "
+                f"a readable weights file ({e})."
+            ) from None
+        if saved is None:
+            return
+        saved = json.loads(saved)
+        mine = json.loads(specs.spec_of(self.flow))
+        if saved != mine:
+            raise ValueError(
+                f"FlowModel.load_weights: {str(filepath)!r} holds weights of a "
+                f"{saved['builder']} flow with arguments {saved['arguments']}, but this "
+                f"model is a {mine['builder']} flow with arguments {mine['arguments']}."
+            )
+
+
+class ActNormInitializer(keras.callbacks.Callback):
+    """Initializes every ActNorm of a `FlowModel` from data when training begins.
+
+    Args:
+      data: a batch (array/tensor, or `(x, context)`), or a `tf.data.Dataset`
+        whose first element is used. Skipped if the ActNorms are already
+        initialized (e.g. restored from a checkpoint), so resuming never
+        re-initializes.
+    """
+
+    def __init__(self, data):
+        super().__init__()
+        self.data = data
+
+    def on_train_begin(self, logs=None):
+        from tfp_flows.bijectors.act_norm import ActNorm
+
+        acts = [m for m in self.model.flow.submodules if isinstance(m, ActNorm)]
+        if acts and all(bool(a.is_initialized) for a in acts):
+            return
+        data = self.data
+        if isinstance(data, tf.data.Dataset):
+            data = next(iter(data))
+        self.model.initialize_act_norms(data)
+
+
+def load_flow_model(filepath, *, expected_builder=None):
+    """Loads a `.keras` file saved from a `FlowModel` (with `safe_mode=True`).
+
+    Args:
+      filepath: path of the `.keras` file.
+      expected_builder: if given (e.g. `'glow'`), the saved flow must be of it.
+
+    Raises:
+      ValueError: for a missing, corrupt or non-flow file, or another flow type.
+    """
+    import os
+    import zipfile
+
+    path = str(filepath)
+    if not os.path.exists(path):
+        raise ValueError(f"load_flow_model: argument `filepath` {path!r} does not exist.")
+    if not zipfile.is_zipfile(path):
+        raise ValueError(
+            f"load_flow_model: argument `filepath` {path!r} is not a .keras archive "
+            "(corrupt or another format)."
+        )
+    try:
+        model = keras.saving.load_model(path, safe_mode=True, compile=False)
+    except Exception as e:  # Keras raises many types for a damaged archive.
+        raise ValueError(
+            f"load_flow_model: could not load {path!r}: {type(e).__name__}: {e}"
+        ) from e
+    if not isinstance(model, FlowModel):
+        raise ValueError(
+            f"load_flow_model: {path!r} holds a {type(model).__name__}, not a FlowModel."
+        )
+    if expected_builder is not None and model.builder_name != expected_builder:
+        raise ValueError(
+            f"load_flow_model: {path!r} holds a {model.builder_name} flow; expected "
+            f"a {expected_builder} flow."
+        )
+    return model
+
+
+class _Served(tf.Module):
+    def __init__(self, flow, event_shape, dtype):
+        super().__init__(name="tfp_flows_export")
+        self._flow_variables = list(flow.variables)
+        self._flow = flow
+        event = list(event_shape)
+
+        @tf.function(input_signature=[tf.TensorSpec([None] + event, dtype, name="x")])
+        def log_prob(x):
+            return {"log_prob": flow.log_prob(x)}
+
+        @tf.function(
+            input_signature=[
+                tf.TensorSpec([], tf.int32, name="n"),
+                tf.TensorSpec([2], tf.int32, name="seed"),
+            ]
+        )
+        def sample(n, seed):
+            return {"samples": flow.sample(n, seed=seed)}
+
+        self.log_prob = log_prob
+        self.sample = sample
+
+
+def export_saved_model(flow, path):
+    """Exports a flow as a SavedModel with `log_prob(x)` and `sample(n, seed)`.
+
+    The export has a dynamic batch dimension, carries the weights (ActNorm's
+    initialized state included) and loads with plain `tf.saved_model.load` in
+    a process that never imports `tfp_flows`.
+
+    Args:
+      flow: a `tfd.TransformedDistribution` (or a `FlowModel`).
+      path: output directory.
+
+    Returns:
+      `path`.
+    """
+    if isinstance(flow, FlowModel):
+        flow = flow.flow
+    if _is_conditional(flow):
+        raise ValueError(
+            "export_saved_model: conditional flows are exported per context; "
+            "pass `flow.condition(context)`."
+        )
+    module = _Served(flow, flow.event_shape, _flow_dtype(flow))
+    # Save only the module's own variables and functions: the Keras layers that
+    # own the weights are not serialized, so loading needs no tfp_flows code.
+    module._flow = None
+    tf.saved_model.save(
+        module,
+        str(path),
+        signatures={
+            "log_prob": module.log_prob.get_concrete_function(),
+            "sample": module.sample.get_concrete_function(),
+        },
+    )
+    return path

@@ -9,7 +9,10 @@ from tfp_flows.bijectors.maf import IAF
 from tfp_flows.bijectors.maf import MAF
 from tfp_flows.bijectors.multi_scale import Level
 from tfp_flows.bijectors.multi_scale import MultiScale
+from tfp_flows.bijectors.planar import PlanarFlow
+from tfp_flows.bijectors.radial import RadialFlow
 from tfp_flows.bijectors.squeeze import Squeeze
+from tfp_flows.bijectors.sylvester import SylvesterFlow
 
 __all__ = [
     "ActNorm",
@@ -21,5 +24,8 @@ __all__ = [
     "Level",
     "MAF",
     "MultiScale",
+    "PlanarFlow",
+    "RadialFlow",
     "Squeeze",
+    "SylvesterFlow",
 ]

@@ -1,0 +1,274 @@
+"""Our multi-scale Glow against TFP's `tfb.Glow`, same size, side by side.
+
+Both models: 16x16x3 images, 2 levels x 4 steps, coupling width W (default 64),
+float32, batch 64 of uniform [-0.5, 0.5) data. Each model is measured in its
+own subprocess (`--worker ours|tfp`, printing JSON) so that peak RSS is its
+own; the parent prints one table with ratio = ours/TFP speed-up (TFP time /
+our time; for the parameter count and RSS simply ours / TFP).
+
+Measured: trainable parameters; `log_prob` throughput (images/s) eager,
+`tf.function` and `tf.function(jit_compile=True)`; first call of the XLA
+`log_prob` (trace + compile); one XLA training step (gradient of
+-mean(log_prob) wrt every trainable variable + plain SGD) after warm-up; peak
+RSS. Timings are medians of several repetitions after warm-up; every timed
+call gets a fresh `tf.identity(x)` (TFP caches bijector results by tensor).
+
+    python benchmarks/glow_vs_tfp.py [--width 64] [--quick]
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+SHAPE = (16, 16, 3)
+LEVELS, STEPS = 2, 4
+
+
+def _rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _median_time(fn, x, reps):
+    import numpy as np
+    import tensorflow as tf
+
+    times = []
+    for _ in range(reps):
+        arg = tf.identity(x)
+        t0 = time.perf_counter()
+        out = fn(arg)
+        np.asarray(out)
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def _first_call(fn, x):
+    import numpy as np
+    import tensorflow as tf
+
+    arg = tf.identity(x)
+    t0 = time.perf_counter()
+    out = fn(arg)
+    np.asarray(out)
+    return time.perf_counter() - t0, out
+
+
+def build(which, width):
+    import tensorflow as tf
+    import tensorflow_probability as tfp
+
+    tfb, tfd = tfp.bijectors, tfp.distributions
+    if which == "ours":
+        from tfp_flows.flows import glow
+
+        return glow(
+            event_shape=SHAPE, num_levels=LEVELS, num_steps=STEPS,
+            hidden_units=width, seed=0,
+        )
+    # TFP 0.25, bijectors/glow.py: the forward maps a flat vector of
+    # H*W*C latents to the image; the base is Sample(Normal, that shape).
+    bij = tfb.Glow(
+        output_shape=SHAPE,
+        num_glow_blocks=LEVELS,
+        num_steps_per_block=STEPS,
+        coupling_bijector_fn=lambda input_shape: tfb.GlowDefaultNetwork(
+            input_shape, num_hidden=width
+        ),
+        exit_bijector_fn=tfb.GlowDefaultExitNetwork,
+        seed=0,
+    )
+    z_shape = bij.inverse_event_shape(SHAPE)
+    base = tfd.Sample(tfd.Normal(tf.constant(0.0), tf.constant(1.0)), z_shape)
+    return tfd.TransformedDistribution(base, bij)
+
+
+def worker(which, width, batch, quick):
+    """Measures one model; prints one JSON line."""
+    import numpy as np
+    import tensorflow as tf
+
+    rss_import = _rss_mb()
+    tf.random.set_seed(0)
+    x = tf.random.stateless_uniform([batch, *SHAPE], seed=[1, 2]) - 0.5
+    dist = build(which, width)
+    res = {"which": which}
+    if which == "ours":
+        from tfp_flows.flows import initialize_act_norms
+
+        initialize_act_norms(dist, tf.identity(x))
+    else:
+        dist.log_prob(tf.identity(x))  # ActNorm data-dependent init on first call
+    tvars = dist.trainable_variables
+    res["params"] = int(sum(int(np.prod(v.shape)) for v in tvars))
+    res["n_vars"] = len(tvars)
+    lp = dist.log_prob(tf.identity(x)).numpy()
+    res["lp_per_dim"] = float(np.mean(lp) / np.prod(SHAPE))
+
+    reps_eager = 1 if quick else 3
+    reps = 3 if quick else 10
+
+    def log_prob(t):
+        return dist.log_prob(t)
+
+    # eager
+    _first_call(log_prob, x)
+    res["eager_s"] = _median_time(log_prob, x, reps_eager)
+    # tf.function (fixed batch shape: TFP Glow fails with an unknown batch dim)
+    f = tf.function(log_prob)
+    res["function_first_s"], _ = _first_call(f, x)
+    _first_call(f, x)
+    res["function_s"] = _median_time(f, x, reps)
+    # XLA
+    fx = tf.function(log_prob, jit_compile=True)
+    res["xla_first_s"], out = _first_call(fx, x)
+    res["xla_max_abs_diff"] = float(np.max(np.abs(np.asarray(out) - lp)))
+    _first_call(fx, x)
+    res["xla_s"] = _median_time(fx, x, reps)
+
+    # XLA training step: plain SGD on -mean(log_prob)
+    @tf.function(jit_compile=True)
+    def train_step(t):
+        with tf.GradientTape() as tape:
+            loss = -tf.reduce_mean(dist.log_prob(t))
+        grads = tape.gradient(loss, tvars)
+        for v, g in zip(tvars, grads, strict=True):
+            if g is not None:
+                v.assign_sub(1e-4 * g)
+        return loss
+
+    with tf.GradientTape() as tape:
+        loss = -tf.reduce_mean(dist.log_prob(tf.identity(x)))
+    res["vars_without_grad"] = sum(
+        g is None for g in tape.gradient(loss, tvars)
+    )
+    res["train_first_s"], _ = _first_call(train_step, x)
+    _first_call(train_step, x)
+    res["train_s"] = _median_time(train_step, x, reps)
+    res["rss_import_mb"] = rss_import
+    res["rss_peak_mb"] = _rss_mb()
+    print("RESULT " + json.dumps(res), flush=True)
+
+
+def run_worker(which, args):
+    cmd = [
+        sys.executable, os.path.abspath(__file__), "--worker", which,
+        "--width", str(args.width), "--batch", str(args.batch),
+    ] + (["--quick"] if args.quick else [])
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - t0
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    if proc.returncode != 0 or not lines:
+        sys.stderr.write(proc.stdout + proc.stderr)
+        raise SystemExit(f"worker {which} failed (rc {proc.returncode})")
+    res = json.loads(lines[-1][len("RESULT "):])
+    res["wall_s"] = wall
+    return res
+
+
+def _fmt(v, digits):
+    return f"{v:,.{digits}f}"
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--width", type=int, default=64, help="coupling width W")
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions")
+    parser.add_argument("--worker", choices=["ours", "tfp"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker(args.worker, args.width, args.batch, args.quick)
+        return
+
+    import importlib.metadata as md
+
+    versions = ", ".join(
+        f"{p} {md.version(p)}" for p in ("tensorflow", "tensorflow-probability")
+    )
+    print(f"date: {datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}")
+    print(
+        f"machine: {os.cpu_count()}-core CPU, no GPU ({platform.machine()}), "
+        f"Python {platform.python_version()}, {versions}"
+    )
+    print(
+        f"config: event {SHAPE}, {LEVELS} levels x {STEPS} steps, coupling width "
+        f"{args.width}, batch {args.batch}, float32, uniform[-0.5,0.5) data"
+        f"{', --quick' if args.quick else ''}"
+    )
+    print("each model in its own subprocess; timings are medians after warm-up")
+    ours = run_worker("ours", args)
+    tfp_ = run_worker("tfp", args)
+    b = args.batch
+
+    rows = []
+
+    def speed(label, key):
+        o, t = b / ours[key], b / tfp_[key]
+        rows.append((label, _fmt(o, 0), _fmt(t, 0), f"{o / t:.2f}x"))
+
+    def time_row(label, key, scale, digits):
+        o, t = ours[key], tfp_[key]
+        rows.append(
+            (label, _fmt(o * scale, digits), _fmt(t * scale, digits), f"{t / o:.2f}x")
+        )
+
+    rows.append(
+        ("trainable parameters", f"{ours['params']:,}", f"{tfp_['params']:,}",
+         f"{ours['params'] / tfp_['params']:.2f} (size)")
+    )
+    speed("log_prob eager, img/s", "eager_s")
+    speed("log_prob tf.function, img/s", "function_s")
+    speed("log_prob XLA, img/s", "xla_s")
+    time_row("XLA log_prob first call, s", "xla_first_s", 1, 2)
+    time_row("XLA train step, ms", "train_s", 1e3, 1)
+    time_row("XLA train step first call, s", "train_first_s", 1, 2)
+    rows.append(
+        ("peak RSS, MB", _fmt(ours["rss_peak_mb"], 0), _fmt(tfp_["rss_peak_mb"], 0),
+         f"{ours['rss_peak_mb'] / tfp_['rss_peak_mb']:.2f} (size)")
+    )
+    rows.append(
+        ("  RSS after import tensorflow, MB", _fmt(ours["rss_import_mb"], 0),
+         _fmt(tfp_["rss_import_mb"], 0), "")
+    )
+    rows.append(
+        ("mean log_prob / dim (init)", f"{ours['lp_per_dim']:.3f}",
+         f"{tfp_['lp_per_dim']:.3f}", "")
+    )
+
+    head = ("", "ours", "tfb.Glow", "ours/TFP")
+    w = [max(len(r[i]) for r in rows + [head]) for i in range(4)]
+    line = "| " + " | ".join("{:<%d}" % w[0] if i == 0 else "{:>%d}" % w[i]
+                             for i in range(4)) + " |"
+    print()
+    print(line.format(*head))
+    print("|" + "|".join("-" * (n + 2) for n in w) + "|")
+    for r in rows:
+        print(line.format(*r))
+    print()
+    print("ratio: speed-up = TFP time / our time (>1: ours faster); "
+          "size rows: ours / TFP")
+    for r in (ours, tfp_):
+        print(
+            f"{r['which']}: {r['n_vars']} trainable variables, "
+            f"{r['vars_without_grad']} without gradient; XLA vs eager log_prob "
+            f"max |diff| {r['xla_max_abs_diff']:.2e}; worker wall {r['wall_s']:.0f} s"
+        )
+    ratio = tfp_["xla_s"] / ours["xla_s"]
+    verdict = "faster" if ratio > 1 else "slower"
+    print(
+        f"\nOur XLA log_prob is {verdict} than TFP's: {ratio:.2f}x the speed "
+        f"({b / ours['xla_s']:,.0f} vs {b / tfp_['xla_s']:,.0f} img/s, W={args.width})."
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -181,6 +181,13 @@ class _MaskedAutoregressive(FusedBijector):
                 x = tf.debugging.assert_all_finite(x, message)
         return x
 
+    def _finite_input(self, t, arg_name):
+        # The base class asserts finiteness too; in eager mode raise first, as
+        # a ValueError that also names the shape.
+        if self.validate_args and tf.executing_eagerly():
+            self._check(t, arg_name)
+        return super()._finite_input(t, arg_name)
+
     # -- fused hooks ---------------------------------------------------------
     def _one_pass(self, u, fn):
         params = self._made.params(u, self._context)

@@ -7,6 +7,8 @@ images whose base is a standard normal and whose bijector is a `MultiScale`.
 import tensorflow as tf
 import tensorflow_probability as tfp
 from tensorflow_probability import bijectors as tfb
+from tensorflow_probability.python.bijectors import chain as _chain_lib
+from tensorflow_probability.python.bijectors import invert as _invert_lib
 
 from tfp_flows.bijectors.act_norm import ActNorm
 from tfp_flows.bijectors.affine_coupling import AffineCoupling
@@ -203,13 +205,15 @@ def _walk_and_initialize(b, y):
     if hasattr(b, "_data_init_walk"):
         return b._data_init_walk(y, _walk_and_initialize)  # pylint: disable=protected-access
     parts = getattr(b, "parts", None)
-    if parts is None and isinstance(b, tfb.Chain):
+    # TFP returns the private non-composite `_Chain` when a part is not a
+    # composite tensor (ours hold Keras layers), so check both classes.
+    if parts is None and isinstance(b, (tfb.Chain, _chain_lib._Chain)):
         parts = b.bijectors
     if parts is not None:
         for part in parts:
             y = _walk_and_initialize(part, y)
         return y
-    if isinstance(b, tfb.Invert) and _has_act_norm(b.bijector):
+    if isinstance(b, (tfb.Invert, _invert_lib._Invert)) and _has_act_norm(b.bijector):
         raise ValueError(
             "initialize_act_norms: an ActNorm inside tfb.Invert would be "
             "initialized from the latent side; initialize it by hand."

@@ -6,6 +6,7 @@ from tfp_flows.layers.flow_layers import FlowModel
 from tfp_flows.layers.flow_layers import FlowSample
 from tfp_flows.layers.flow_layers import export_saved_model
 from tfp_flows.layers.flow_layers import load_flow_model
+from tfp_flows.layers.flow_layers import negative_log_likelihood
 from tfp_flows.layers.masked_conv import MaskedConv2D
 from tfp_flows.layers.pixel_rnn import DiagonalBiLSTM
 from tfp_flows.layers.pixel_rnn import PixelRNN
@@ -19,6 +20,7 @@ __all__ = [
     "FlowSample",
     "export_saved_model",
     "load_flow_model",
+    "negative_log_likelihood",
     "DiagonalBiLSTM",
     "MaskedConv2D",
     "PixelRNN",

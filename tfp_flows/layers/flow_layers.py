@@ -14,6 +14,7 @@ from tfp_flows.internal import specs
 from tfp_flows.internal.keras import as_tf_variable, keras, keras_layers_of
 
 __all__ = [
+    "negative_log_likelihood",
     "ActNormInitializer",
     "FlowLogProb",
     "FlowModel",
@@ -59,6 +60,17 @@ def _initialize_act_norms(flow, data):
     from tfp_flows.flows.glow import initialize_act_norms  # avoid an import cycle
 
     return initialize_act_norms(flow, data)
+
+
+@keras.saving.register_keras_serializable(package="tfp_flows")
+def negative_log_likelihood(y_true, y_pred):
+    """Keras loss for a model whose output is a log-likelihood: `-y_pred`.
+
+    `y_true` is ignored (pass zeros), so a functional model ending in
+    `FlowLogProb` trains with `model.compile(loss=negative_log_likelihood)`.
+    """
+    del y_true
+    return -y_pred
 
 
 @keras.saving.register_keras_serializable(package="tfp_flows")
@@ -348,6 +360,9 @@ class _Served(tf.Module):
         self._flow_variables = list(flow.variables)
         self._flow = flow
         event = list(event_shape)
+        if _is_conditional(flow):
+            self._conditional(flow, event, dtype)
+            return
 
         @tf.function(input_signature=[tf.TensorSpec([None] + event, dtype, name="x")])
         def log_prob(x):
@@ -365,13 +380,32 @@ class _Served(tf.Module):
         self.log_prob = log_prob
         self.sample = sample
 
+    def _conditional(self, flow, event, dtype):
+        ctx = tf.TensorSpec([None, flow.context_size], dtype, name="context")
+
+        @tf.function(input_signature=[tf.TensorSpec([None] + event, dtype, name="x"), ctx])
+        def log_prob(x, context):
+            return {"log_prob": flow.log_prob(x, context=context)}
+
+        @tf.function(input_signature=[ctx, tf.TensorSpec([2], tf.int32, name="seed")])
+        def sample(context, seed):
+            # One sample per context row.
+            dist = flow.condition(context)
+            eps = dist.distribution.sample(tf.shape(context)[0], seed=seed)
+            return {"samples": dist.bijector.forward(eps)}
+
+        self.log_prob = log_prob
+        self.sample = sample
+
 
 def export_saved_model(flow, path):
     """Exports a flow as a SavedModel with `log_prob(x)` and `sample(n, seed)`.
 
     The export has a dynamic batch dimension, carries the weights (ActNorm's
     initialized state included) and loads with plain `tf.saved_model.load` in
-    a process that never imports `tfp_flows`.
+    a process that never imports `tfp_flows`. For a conditional flow the
+    signatures are `log_prob(x, context)` and `sample(context, seed)` (one
+    sample per context row).
 
     Args:
       flow: a `tfd.TransformedDistribution` (or a `FlowModel`).
@@ -382,11 +416,6 @@ def export_saved_model(flow, path):
     """
     if isinstance(flow, FlowModel):
         flow = flow.flow
-    if _is_conditional(flow):
-        raise ValueError(
-            "export_saved_model: conditional flows are exported per context; "
-            "pass `flow.condition(context)`."
-        )
     module = _Served(flow, flow.event_shape, _flow_dtype(flow))
     # Save only the module's own variables and functions: the Keras layers that
     # own the weights are not serialized, so loading needs no tfp_flows code.

@@ -1,0 +1,270 @@
+"""Issue 'Drop-in for Keras 3': every flow in tests/flow_zoo.py is trained,
+evaluated, saved, restored, resumed and served the same way."""
+
+import io
+import json
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.flow_zoo import ZOO
+from tfp_flows import flows
+from tfp_flows.bijectors import ActNorm
+from tfp_flows.internal.keras import keras
+from tfp_flows.layers import (
+    ActNormInitializer,
+    FlowLogProb,
+    FlowModel,
+    FlowSample,
+    export_saved_model,
+    load_flow_model,
+    negative_log_likelihood,
+)
+
+CASES = [pytest.param(c, id=c.name) for c in ZOO]
+
+
+def _batch(case):
+    d = case.data()
+    return d if case.conditional else (d, None)
+
+
+def _inputs(x, ctx):
+    return x if ctx is None else (x, ctx)
+
+
+def _lp(flow, x, ctx):
+    x = tf.identity(x)
+    return flow.log_prob(x) if ctx is None else flow.log_prob(x, context=tf.identity(ctx))
+
+
+def _sample(flow, ctx, seed):
+    if ctx is None:
+        return flow.sample(3, seed=seed)
+    return flow.sample((), context=ctx[:3], seed=seed)
+
+
+def _act_norms(flow):
+    return [m for m in flow.submodules if isinstance(m, ActNorm)]
+
+
+def _trained(case, epochs=2, jit=False, optimizer=None):
+    keras.utils.set_random_seed(0)
+    x, ctx = _batch(case)
+    model = FlowModel(case.make())
+    if case.has_act_norm:
+        model.initialize_act_norms(_inputs(x, ctx))
+    model.compile(optimizer=optimizer or keras.optimizers.Adam(case.lr), jit_compile=jit)
+    hist = model.fit(_inputs(x, ctx), batch_size=32, epochs=epochs, verbose=0, shuffle=False)
+    return model, hist, x, ctx
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_fit_evaluate_predict_under_jit_and_true_parameter_count(case):
+    model, hist, x, ctx = _trained(case, epochs=3, jit=True)
+    losses = hist.history["loss"]
+    assert np.all(np.isfinite(losses)) and losses[-1] < losses[0], losses
+    nll = model.evaluate(_inputs(x, ctx), batch_size=32, verbose=0)
+    np.testing.assert_allclose(nll, -np.mean(_lp(model.flow, x, ctx)), rtol=1e-4, atol=1e-4)
+    pred = model.predict(_inputs(x, ctx), batch_size=32, verbose=0)
+    assert pred.shape == (x.shape[0],)
+    assert model.flow_variables_match()
+    n_flow = sum(int(np.prod(v.shape)) for v in model.flow.trainable_variables)
+    assert sum(int(np.prod(w.shape)) for w in model.trainable_weights) == n_flow > 0
+    out = io.StringIO()
+    model.summary(print_fn=lambda line, **kw: out.write(line + "\n"))
+    assert f"Trainable params: {n_flow:,}" in out.getvalue()
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_keras_file_round_trip_identical_log_prob_and_samples(case, tmp_path):
+    model, _, x, ctx = _trained(case)
+    path = tmp_path / f"{case.name}.keras"
+    model.save(path)
+    loaded = load_flow_model(path, expected_builder=model.builder_name)
+    assert loaded is not model and loaded.flow is not model.flow
+    np.testing.assert_array_equal(_lp(loaded.flow, x, ctx), _lp(model.flow, x, ctx))
+    s1 = _sample(model.flow, ctx, seed=[4, 2])
+    s2 = _sample(loaded.flow, ctx, seed=[4, 2])
+    np.testing.assert_array_equal(s1, s2)
+    for a, b in zip(_act_norms(model.flow), _act_norms(loaded.flow)):
+        assert bool(a.is_initialized) and bool(b.is_initialized)
+    # Plain Keras loading in safe mode works too (no lambdas, registered classes).
+    keras.saving.load_model(path, safe_mode=True)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_checkpoint_resume_reproduces_uninterrupted_training(case, tmp_path):
+    model, _, x, ctx = _trained(case, epochs=1)
+    ckpt = tf.train.Checkpoint(model=model, optimizer=model.optimizer)
+    path = ckpt.save(str(tmp_path / "ckpt"))
+    cont = model.fit(_inputs(x, ctx), batch_size=32, epochs=2, verbose=0, shuffle=False)
+
+    fresh = FlowModel(case.make())
+    fresh.compile(optimizer=keras.optimizers.Adam(case.lr))
+    fresh.optimizer.build(fresh.trainable_variables)
+    tf.train.Checkpoint(model=fresh, optimizer=fresh.optimizer).restore(path).assert_consumed()
+    for a in _act_norms(fresh.flow):
+        assert bool(a.is_initialized)
+    resumed = fresh.fit(_inputs(x, ctx), batch_size=32, epochs=2, verbose=0, shuffle=False)
+    np.testing.assert_allclose(resumed.history["loss"], cont.history["loss"], rtol=1e-5, atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """Every zoo flow exported, with reference outputs, for one fresh process."""
+    root = tmp_path_factory.mktemp("saved_models")
+    refs = {}
+    for case in ZOO:
+        model, _, x, ctx = _trained(case, epochs=1)
+        path = root / case.name
+        export_saved_model(model, path)
+        np.save(root / f"{case.name}_x.npy", x[:5].numpy())
+        if ctx is not None:
+            np.save(root / f"{case.name}_ctx.npy", ctx[:5].numpy())
+        refs[case.name] = _lp(model.flow, x[:5], None if ctx is None else ctx[:5]).numpy()
+    return root, refs
+
+
+_LOADER = r"""
+import json, pathlib, sys
+import numpy as np
+import tensorflow as tf
+root = pathlib.Path(sys.argv[1]); out = {}
+for name in json.loads(sys.argv[2]):
+    m = tf.saved_model.load(str(root / name))
+    x = tf.constant(np.load(root / f"{name}_x.npy"))
+    ctx_path = root / f"{name}_ctx.npy"
+    if ctx_path.exists():
+        ctx = tf.constant(np.load(ctx_path))
+        lp = m.signatures["log_prob"](x=x, context=ctx)["log_prob"]
+        s = m.signatures["sample"](context=ctx[:2], seed=tf.constant([1, 2]))["samples"]
+    else:
+        lp = m.signatures["log_prob"](x=x)["log_prob"]
+        s = m.signatures["sample"](n=tf.constant(2), seed=tf.constant([1, 2]))["samples"]
+    out[name] = {"log_prob": lp.numpy().tolist(), "sample_shape": list(s.shape),
+                 "finite": bool(np.all(np.isfinite(s.numpy())))}
+assert "tfp_flows" not in sys.modules and "tensorflow_probability" not in sys.modules
+print(json.dumps(out))
+"""
+
+
+def test_saved_model_serves_every_flow_in_a_fresh_process_without_tfp_flows(exported):
+    root, refs = exported
+    run = subprocess.run(
+        [sys.executable, "-c", _LOADER, str(root), json.dumps(sorted(refs))],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    got = json.loads(run.stdout.strip().splitlines()[-1])
+    for name, ref in refs.items():
+        np.testing.assert_allclose(got[name]["log_prob"], ref, rtol=1e-5, atol=1e-5)
+        assert got[name]["sample_shape"][0] == 2 and got[name]["finite"], name
+
+
+def test_served_signature_rejects_wrong_shape(exported):
+    root, _ = exported
+    m = tf.saved_model.load(str(root / "glow"))
+    with pytest.raises((ValueError, TypeError), match=r"8, 8, 1|shape"):
+        m.signatures["log_prob"](x=tf.zeros([2, 8, 8, 3]))
+
+
+# -- workflow pieces -------------------------------------------------------------
+def test_act_norm_initializer_callback_runs_once_on_data():
+    case = ZOO[0]
+    x = case.data()
+    model = FlowModel(case.make())
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    ds = tf.data.Dataset.from_tensor_slices(x).batch(32)
+    assert not any(bool(a.is_initialized) for a in _act_norms(model.flow))
+    model.fit(ds, epochs=1, verbose=0, callbacks=[ActNormInitializer(ds)])
+    acts = _act_norms(model.flow)
+    assert all(bool(a.is_initialized) for a in acts)
+    shift = acts[0].shift.numpy().copy()
+    model.fit(ds, epochs=1, verbose=0, callbacks=[ActNormInitializer(x[:8] * 100.0)])
+    # Already initialized: not re-initialized from the (very different) batch.
+    assert np.max(np.abs(acts[0].shift.numpy() - shift)) < 0.1
+
+
+def test_functional_model_with_upstream_context_and_sample_layer():
+    """Class-conditional digits: the context comes from an upstream Dense layer."""
+    case = next(c for c in ZOO if c.conditional)
+    x, labels = case.data()
+    flow = case.make()
+    x_in = keras.Input((16,), name="x")
+    label_in = keras.Input((10,), name="label")
+    context = keras.layers.Dense(10, name="label_embedding")(label_in)
+    log_prob = FlowLogProb(flow, name="log_prob")([x_in, context])
+    model = keras.Model([x_in, label_in], log_prob)
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss=negative_log_likelihood)
+    n_flow = len(flow.trainable_variables)
+    assert len(model.trainable_weights) == n_flow + 2  # + the embedding's kernel, bias
+    hist = model.fit([x, labels], tf.zeros([96]), batch_size=32, epochs=3, verbose=0)
+    assert hist.history["loss"][-1] < hist.history["loss"][0]
+    sampler = keras.Sequential([keras.Input((10,)), model.get_layer("label_embedding"),
+                                FlowSample(flow, seed=3)])
+    s1 = sampler.predict(labels[:5], verbose=0)
+    assert s1.shape == (5, 16) and np.all(np.isfinite(s1))
+
+
+def test_tf_data_pipeline_feeds_fit_without_host_round_trips():
+    case = ZOO[0]
+    model = FlowModel(case.make())
+    x = case.data()
+    model.initialize_act_norms(x)
+    ds = tf.data.Dataset.from_tensor_slices(x).shuffle(96, seed=0).batch(32).prefetch(2)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=True)
+    hist = model.fit(ds, epochs=2, verbose=0)
+    assert np.all(np.isfinite(hist.history["loss"]))
+
+
+# -- bad input -------------------------------------------------------------------
+def test_loading_weights_of_another_flow_type_raises(tmp_path):
+    glow, realnvp = FlowModel(ZOO[0].make()), FlowModel(ZOO[1].make())
+    glow.save_weights(tmp_path / "glow.weights.h5")
+    with pytest.raises(ValueError, match=r"weights of a glow flow.*this model is a realnvp"):
+        realnvp.load_weights(tmp_path / "glow.weights.h5")
+    glow.save(tmp_path / "glow.keras")
+    with pytest.raises(ValueError, match=r"holds a glow flow; expected a maf flow"):
+        load_flow_model(tmp_path / "glow.keras", expected_builder="maf")
+
+
+def test_loading_a_corrupt_file_raises(tmp_path):
+    bad = tmp_path / "bad.keras"
+    bad.write_bytes(b"not a zip file")
+    with pytest.raises(ValueError, match=r"not a \.keras archive"):
+        load_flow_model(bad)
+    half = tmp_path / "half.keras"
+    FlowModel(ZOO[0].make()).save(tmp_path / "ok.keras")
+    with zipfile.ZipFile(tmp_path / "ok.keras") as src, zipfile.ZipFile(half, "w") as dst:
+        dst.writestr("config.json", src.read("config.json"))  # weights missing
+    with pytest.raises(ValueError, match=r"could not load"):
+        load_flow_model(half)
+    with pytest.raises(ValueError, match=r"does not exist"):
+        load_flow_model(tmp_path / "missing.keras")
+    with pytest.raises(ValueError, match=r"not a readable weights file"):
+        FlowModel(ZOO[0].make()).load_weights(bad.with_suffix(".weights.h5").as_posix()
+                                              if bad.with_suffix(".weights.h5").write_bytes(b"x") else "")
+
+
+def test_strict_act_norm_raises_before_initialization():
+    flow = flows.maf(4, num_layers=1, hidden_units=(8,), actnorm=True, seed=0)
+    for a in _act_norms(flow):
+        a._require_initialization = True
+    with pytest.raises(tf.errors.InvalidArgumentError, match="before initialize"):
+        flow.log_prob(tf.zeros([2, 4]))
+
+
+def test_unbuildable_flow_cannot_be_saved_as_config():
+    from tensorflow_probability import distributions as tfd
+
+    from tfp_flows.bijectors import ActNorm as AN
+
+    flow = tfd.TransformedDistribution(tfd.Sample(tfd.Normal(0.0, 1.0), [3]), AN(3, event_ndims=1))
+    model = FlowModel(flow)
+    with pytest.raises(ValueError, match="not made by a tfp_flows builder"):
+        model.get_config()

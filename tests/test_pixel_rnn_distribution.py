@@ -152,3 +152,61 @@ def test_validate_args_checks_values_in_graph_mode():
         tf.errors.InvalidArgumentError, match="must hold integers in 0..2"
     ):
         f(tf.fill([2, 4, 4, 1], 7))
+
+
+# -- the registered builder ---------------------------------------------------
+_SMALL = dict(num_levels=3, hidden_units=2, output_units=4)
+
+
+@pytest.mark.parametrize("layer_type", ["row", "diagonal"])
+def test_builder_same_seed_same_weights_and_rebuilds_from_spec(layer_type):
+    from tfp_flows.distributions import pixel_rnn
+    from tfp_flows.internal import specs
+
+    def weights(d):
+        return [v.numpy() for v in d.trainable_variables]
+
+    kwargs = dict(_SMALL, layer_type=layer_type, num_layers=2)
+    tf.random.set_seed(0)
+    a = pixel_rnn((4, 4, 1), seed=3, **kwargs)
+    tf.random.set_seed(99)  # the global seed must not matter
+    b = pixel_rnn((4, 4, 1), seed=3, **kwargs)
+    c = pixel_rnn((4, 4, 1), seed=4, **kwargs)
+    for u, v in zip(weights(a), weights(b), strict=True):
+        np.testing.assert_array_equal(u, v)
+    kernels = [w for w in weights(a) if w.ndim > 1]
+    others = [w for w in weights(c) if w.ndim > 1]
+    assert not any(np.array_equal(u, v) for u, v in zip(kernels, others, strict=True))
+    # Every kernel has its own seed: no two equal-shaped kernels are equal.
+    for i, u in enumerate(kernels):
+        for v in kernels[i + 1 :]:
+            assert u.shape != v.shape or not np.array_equal(u, v)
+    rebuilt = specs.build_from_spec(specs.spec_of(a))
+    assert isinstance(rebuilt, PixelRNNDistribution) and rebuilt is not a
+    assert rebuilt.network.get_config()["layer_type"] == layer_type
+    for u, v in zip(weights(a), weights(rebuilt), strict=True):
+        np.testing.assert_array_equal(u, v)
+    x = _images((4, 4, 1), levels=3)
+    np.testing.assert_array_equal(a.log_prob(x), rebuilt.log_prob(x))
+
+
+def test_builder_bad_seed_raises():
+    from tfp_flows.distributions import pixel_rnn
+
+    with pytest.raises(ValueError, match=r"`seed`.*non-negative integer; got -1"):
+        pixel_rnn((4, 4, 1), seed=-1, **_SMALL)
+    with pytest.raises(ValueError, match=r"`seed`.*got 1.5"):
+        pixel_rnn((4, 4, 1), seed=1.5, **_SMALL)
+
+
+def test_sample_with_a_symbolic_count_inside_tf_function():
+    from tfp_flows.distributions import pixel_rnn
+
+    d = pixel_rnn((3, 3, 1), seed=0, **_SMALL)
+    f = tf.function(
+        lambda n, seed: d.sample(n, seed=seed),
+        input_signature=[tf.TensorSpec([], tf.int32), tf.TensorSpec([2], tf.int32)],
+    )
+    s = f(tf.constant(2), tf.constant([1, 2]))
+    assert s.shape == (2, 3, 3, 1)
+    np.testing.assert_array_equal(s, d.sample(2, seed=tf.constant([1, 2])))

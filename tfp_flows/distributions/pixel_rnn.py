@@ -7,6 +7,11 @@
 `sample(n)` and `complete(images, num_rows)` fill pixels in raster order and,
 inside a pixel, channel by channel, in an XLA-compiled loop that keeps the
 recurrent states of finished rows (see `tfp_flows.layers.pixel_rnn`).
+
+`pixel_rnn(image_shape, ...)` is the registered builder: a distribution made
+by it can be saved as config (`FlowModel.get_config`, `.keras` files) and
+rebuilt with the same weights' shapes; the same `seed` gives the same initial
+weights.
 """
 
 from __future__ import annotations
@@ -16,12 +21,13 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfp_flows.internal.keras import keras, tf_variables_of
+from tfp_flows.internal.specs import register_builder
 from tfp_flows.layers.pixel_rnn import PixelRNN
 from tfp_flows.layers.pixel_rnn_sampling import autoregressive_loop
 
 tfd = tfp.distributions
 
-__all__ = ["PixelRNNDistribution"]
+__all__ = ["PixelRNNDistribution", "pixel_rnn"]
 
 
 class PixelRNNDistribution(tfd.Distribution):
@@ -69,7 +75,9 @@ class PixelRNNDistribution(tfd.Distribution):
             # The tf.Variables behind the Keras weights, so that
             # `trainable_variables` (tf.Module) sees them.
             self._network_variables = tuple(tf_variables_of(network))
-            self._compiled = {}
+            # A plain object, not a dict: tf.Module would track a dict of
+            # tf.functions, and SavedModel export cannot save bool keys.
+            self._compiled = _CompiledLoops()
             super().__init__(
                 dtype=tf.int32,
                 reparameterization_type=tfd.NOT_REPARAMETERIZED,
@@ -170,14 +178,16 @@ class PixelRNNDistribution(tfd.Distribution):
 
     def _loop_fn(self, cached):
         key = bool(cached)
-        if key not in self._compiled:
+        if key not in self._compiled.functions:
             net = self._network
 
             def loop(known, num_known, seed):
                 return autoregressive_loop(net, known, num_known, seed, cached=key)
 
-            self._compiled[key] = tf.function(loop, jit_compile=True, autograph=False)
-        return self._compiled[key]
+            self._compiled.functions[key] = tf.function(
+                loop, jit_compile=True, autograph=False
+            )
+        return self._compiled.functions[key]
 
     def _run_loop(self, known, num_known, seed, cached):
         if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
@@ -192,14 +202,15 @@ class PixelRNNDistribution(tfd.Distribution):
         return tf.cast(tf.round(image), tf.int32)
 
     def _sample_n(self, n, seed=None, cached=True):
-        n_static = tf.get_static_value(tf.convert_to_tensor(n))
-        if n_static is None:
-            raise ValueError(
-                "PixelRNNDistribution.sample: the sample count must be known "
-                "(a Python int or a constant) for the XLA-compiled loop; got a "
-                "symbolic count."
-            )
-        known = tf.zeros((int(n_static),) + self._network.image_shape, tf.float32)
+        n = tf.convert_to_tensor(n, tf.int32)
+        n_static = tf.get_static_value(n)
+        if n_static is not None:
+            shape = (int(n_static),) + self._network.image_shape
+        else:
+            # A symbolic count (e.g. a served signature's input): XLA compiles
+            # the loop for each count it is called with.
+            shape = tf.concat([[n], self._network.image_shape], 0)
+        known = tf.zeros(shape, tf.float32)
         return self._run_loop(known, 0, seed, cached)
 
     def complete(self, images, num_rows: int, *, seed=None, cached: bool = True):
@@ -276,6 +287,13 @@ class PixelRNNDistribution(tfd.Distribution):
         return _NegLogProbModel(self)
 
 
+class _CompiledLoops:
+    """Holds the XLA-compiled sampling loops (untracked by tf.Module)."""
+
+    def __init__(self):
+        self.functions = {}
+
+
 class _NegLogProbModel(keras.Model):
     """Keras 3 model: images -> per-image NLL; loss = mean NLL."""
 
@@ -296,3 +314,65 @@ class _NegLogProbModel(keras.Model):
         if self.losses:
             loss = loss + tf.add_n(self.losses)
         return loss
+
+
+@register_builder("pixel_rnn")
+def pixel_rnn(
+    image_shape=(8, 8, 1),
+    *,
+    num_levels: int = 256,
+    layer_type: str = "diagonal",
+    num_layers: int = 2,
+    hidden_units: int = 16,
+    output_units: int = 32,
+    kernel_size: int = 3,
+    seed: int = 0,
+    validate_args: bool = False,
+    name: str | None = None,
+) -> PixelRNNDistribution:
+    """A `PixelRNNDistribution` on a new `PixelRNN`, rebuildable from config.
+
+    The arguments are those of `tfp_flows.layers.PixelRNN`; they are recorded
+    as JSON, so a `FlowModel` of the result saves to `.keras` and loads back
+    with `keras.saving.load_model(..., safe_mode=True)` (no pickled code).
+
+    Args:
+      image_shape: `(H, W, C)`, `C` colour channels (1 or 3).
+      num_levels: pixel levels (17 for the digits; 2: Bernoulli per channel).
+      layer_type: `'row'` (Row LSTM) or `'diagonal'` (Diagonal BiLSTM).
+      num_layers: number of LSTM layers (residual blocks).
+      hidden_units: LSTM units `h` (a multiple of `C`).
+      output_units: features of the first 1 x 1 output layer (a multiple of C).
+      kernel_size: Row LSTM `k` (odd, >= 3); unused for `'diagonal'`.
+      seed: non-negative integer seed of every initial weight; the same seed
+        gives identical weights.
+      validate_args: check pixel values inside `tf.function` too.
+      name: name of the distribution.
+
+    Returns:
+      A `PixelRNNDistribution` with event shape `image_shape`, dtype int32.
+
+    Raises:
+      ValueError: bad arguments (see `PixelRNN`).
+
+    #### Examples
+
+    >>> d1 = pixel_rnn((3, 3, 1), num_levels=4, hidden_units=2, output_units=4, seed=5)
+    >>> d2 = pixel_rnn((3, 3, 1), num_levels=4, hidden_units=2, output_units=4, seed=5)
+    >>> all(bool(tf.reduce_all(a == b))
+    ...     for a, b in zip(d1.trainable_variables, d2.trainable_variables))
+    True
+    >>> d1.event_shape, d1.dtype.name
+    (TensorShape([3, 3, 1]), 'int32')
+    """
+    network = PixelRNN(
+        image_shape,
+        num_levels=num_levels,
+        layer_type=layer_type,
+        num_layers=num_layers,
+        hidden_units=hidden_units,
+        output_units=output_units,
+        kernel_size=kernel_size,
+        seed=seed,
+    )
+    return PixelRNNDistribution(network, validate_args=validate_args, name=name)

@@ -113,7 +113,18 @@ def _check_units(units, color_channels, owner):
     return units
 
 
-def _gate_conv(units, kernel_size, color_channels, name):
+def _initializer(seed, offset):
+    """Glorot-uniform kernels (Keras' default), seeded when `seed` is an int.
+
+    Every kernel gets its own seed, `seed * 1009 + offset`, so one integer
+    seed fixes all of a network's initial weights.
+    """
+    if seed is None:
+        return "glorot_uniform"
+    return keras.initializers.GlorotUniform(seed=int(seed) * 1009 + offset)
+
+
+def _gate_conv(units, kernel_size, color_channels, name, seed=None):
     # Gate channels are unit-major (unit u, gate q at index 4u + q), so the
     # contiguous colour grouping of the 4*units channels gives every gate of
     # unit u the colour group of u.
@@ -122,6 +133,7 @@ def _gate_conv(units, kernel_size, color_channels, name):
         kernel_size,
         mask_type="B",
         color_channels=color_channels,
+        kernel_initializer=_initializer(seed, 0),
         name=name,
     )
 
@@ -137,6 +149,7 @@ class RowLSTM(keras.layers.Layer):
       kernel_size: `k`, width of the input-to-state and the state-to-state
         convolutions along the row; odd and `>= 3`.
       color_channels: colour groups (1 or 3).
+      seed: integer seed of the kernel initializers (None: unseeded).
       name: layer name.
       **kwargs: passed to `keras.layers.Layer`.
 
@@ -158,6 +171,7 @@ class RowLSTM(keras.layers.Layer):
         *,
         kernel_size: int = 3,
         color_channels: int = 1,
+        seed: int | None = None,
         name: str | None = None,
         **kwargs,
     ):
@@ -178,14 +192,16 @@ class RowLSTM(keras.layers.Layer):
         self.units = _check_units(units, color_channels, "RowLSTM")
         self.kernel_size = int(kernel_size)
         self.color_channels = color_channels
+        self.seed = seed
         self.input_to_state = _gate_conv(
-            self.units, (1, self.kernel_size), color_channels, "input_to_state"
+            self.units, (1, self.kernel_size), color_channels, "input_to_state", seed
         )
         self.state_to_state = keras.layers.Conv1D(
             4 * self.units,
             self.kernel_size,
             padding="same",
             use_bias=False,
+            kernel_initializer=_initializer(seed, 1),
             name="state_to_state",
         )
 
@@ -221,14 +237,21 @@ class RowLSTM(keras.layers.Layer):
 class _DiagonalLSTM(keras.layers.Layer):
     """One direction (left to right) of the Diagonal BiLSTM."""
 
-    def __init__(self, units, color_channels, name=None, **kwargs):
+    def __init__(self, units, color_channels, seed=None, name=None, **kwargs):
         super().__init__(name=name, **kwargs)
         self.units = units
-        self.input_to_state = _gate_conv(units, 1, color_channels, "input_to_state")
+        self.input_to_state = _gate_conv(
+            units, 1, color_channels, "input_to_state", seed
+        )
         # Column-wise 2 x 1 convolution along the rows of a skewed column:
         # causal padding gives z[r] = K[0] h[r - 1] + K[1] h[r].
         self.state_to_state = keras.layers.Conv1D(
-            4 * units, 2, padding="causal", use_bias=False, name="state_to_state"
+            4 * units,
+            2,
+            padding="causal",
+            use_bias=False,
+            kernel_initializer=_initializer(seed, 1),
+            name="state_to_state",
         )
 
     def build(self, input_shape):
@@ -269,6 +292,7 @@ class DiagonalBiLSTM(keras.layers.Layer):
     Args:
       units: hidden units `h` per direction; a multiple of `color_channels`.
       color_channels: colour groups (1 or 3).
+      seed: integer seed of the kernel initializers (None: unseeded).
       name: layer name.
       **kwargs: passed to `keras.layers.Layer`.
 
@@ -285,14 +309,26 @@ class DiagonalBiLSTM(keras.layers.Layer):
         units: int,
         *,
         color_channels: int = 1,
+        seed: int | None = None,
         name: str | None = None,
         **kwargs,
     ):
         super().__init__(name=name, **kwargs)
         self.units = _check_units(units, color_channels, "DiagonalBiLSTM")
         self.color_channels = color_channels
-        self.left_to_right = _DiagonalLSTM(self.units, color_channels, "left_to_right")
-        self.right_to_left = _DiagonalLSTM(self.units, color_channels, "right_to_left")
+        self.seed = seed
+        self.left_to_right = _DiagonalLSTM(
+            self.units,
+            color_channels,
+            None if seed is None else 2 * int(seed),
+            name="left_to_right",
+        )
+        self.right_to_left = _DiagonalLSTM(
+            self.units,
+            color_channels,
+            None if seed is None else 2 * int(seed) + 1,
+            name="right_to_left",
+        )
 
     def build(self, input_shape):
         """Creates the sublayers' weights."""
@@ -335,6 +371,8 @@ class PixelRNN(keras.layers.Layer):
         A multiple of `C`.
       output_units: features of the first 1 x 1 output layer; a multiple of C.
       kernel_size: Row LSTM `k` (odd, >= 3); unused for `'diagonal'`.
+      seed: integer seed of every kernel initializer: the same seed gives
+        the same initial weights (None: Keras' unseeded initializers).
       name: layer name.
       **kwargs: passed to `keras.layers.Layer`.
 
@@ -363,6 +401,7 @@ class PixelRNN(keras.layers.Layer):
         hidden_units: int = 16,
         output_units: int = 32,
         kernel_size: int = 3,
+        seed: int | None = None,
         name: str | None = None,
         **kwargs,
     ):
@@ -390,11 +429,35 @@ class PixelRNN(keras.layers.Layer):
         self.output_units = check_positive_int(output_units, "output_units", "PixelRNN")
         channel_groups(self.output_units, channels, "output_units", "PixelRNN")
         self.kernel_size = kernel_size
+        if seed is not None and (
+            isinstance(seed, bool)
+            or not isinstance(seed, (int, np.integer))
+            or seed < 0
+        ):
+            raise ValueError(
+                "PixelRNN: argument `seed` must be None or a non-negative integer; "
+                f"got {seed!r}."
+            )
+        self.seed = None if seed is None else int(seed)
         self.num_logits = 1 if self.num_levels == 2 else self.num_levels
         width2 = 2 * self.hidden_units
+        # Distinct initializer seeds: sub-seed `1000 * seed + k`; the LSTMs use
+        # offsets 0, 1 of it (see `_initializer`), this layer's convs 2..5.
+        base = None if seed is None else 1000 * self.seed
+
+        def init(k, offset):
+            return _initializer(None if base is None else base + k, offset)
+
+        def sub_seed(k):
+            return None if base is None else base + k
 
         self.input_conv = MaskedConv2D(
-            width2, 7, mask_type="A", color_channels=channels, name="input_conv"
+            width2,
+            7,
+            mask_type="A",
+            color_channels=channels,
+            kernel_initializer=init(0, 2),
+            name="input_conv",
         )
         self.lstms, self.projections = [], []
         for k in range(self.num_layers):
@@ -403,11 +466,15 @@ class PixelRNN(keras.layers.Layer):
                     self.hidden_units,
                     kernel_size=kernel_size,
                     color_channels=channels,
+                    seed=sub_seed(k),
                     name=f"row_lstm_{k}",
                 )
             else:
                 lstm = DiagonalBiLSTM(
-                    self.hidden_units, color_channels=channels, name=f"diag_bilstm_{k}"
+                    self.hidden_units,
+                    color_channels=channels,
+                    seed=sub_seed(k),
+                    name=f"diag_bilstm_{k}",
                 )
             self.lstms.append(lstm)
             self.projections.append(
@@ -416,6 +483,7 @@ class PixelRNN(keras.layers.Layer):
                     1,
                     mask_type="B",
                     color_channels=channels,
+                    kernel_initializer=init(k, 3),
                     name=f"residual_{k}",
                 )
             )
@@ -424,6 +492,7 @@ class PixelRNN(keras.layers.Layer):
             1,
             mask_type="B",
             color_channels=channels,
+            kernel_initializer=init(0, 4),
             name="output_1",
         )
         self.logits_conv = MaskedConv2D(
@@ -431,6 +500,7 @@ class PixelRNN(keras.layers.Layer):
             1,
             mask_type="B",
             color_channels=channels,
+            kernel_initializer=init(0, 5),
             name="output_logits",
         )
         self.build((None,) + self.image_shape)
@@ -506,5 +576,6 @@ class PixelRNN(keras.layers.Layer):
             hidden_units=self.hidden_units,
             output_units=self.output_units,
             kernel_size=self.kernel_size,
+            seed=self.seed,
         )
         return config

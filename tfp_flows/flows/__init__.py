@@ -8,6 +8,10 @@ from tfp_flows.flows.glow import glow
 from tfp_flows.flows.glow import initialize_act_norms
 from tfp_flows.flows.glow import realnvp
 from tfp_flows.flows.glow import sample_with_temperature
+from tfp_flows.flows.vi import fit_reverse_kl
+from tfp_flows.flows.vi import planar_flow
+from tfp_flows.flows.vi import radial_flow
+from tfp_flows.flows.vi import sylvester_flow
 
 __all__ = [
     "ConditionalFlow",
@@ -18,4 +22,8 @@ __all__ = [
     "initialize_act_norms",
     "realnvp",
     "sample_with_temperature",
+    "fit_reverse_kl",
+    "planar_flow",
+    "radial_flow",
+    "sylvester_flow",
 ]

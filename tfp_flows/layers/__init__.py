@@ -3,6 +3,10 @@
 from tfp_flows.layers.flow_layers import ActNormInitializer
 from tfp_flows.layers.flow_layers import FlowLogProb
 from tfp_flows.layers.flow_layers import FlowModel
+from tfp_flows.layers.iaf_posterior import DiagonalGaussianPosterior
+from tfp_flows.layers.iaf_posterior import FlowPosterior
+from tfp_flows.layers.iaf_posterior import IAFPosterior
+from tfp_flows.layers.iaf_posterior import PlanarPosterior
 from tfp_flows.layers.flow_layers import FlowSample
 from tfp_flows.layers.flow_layers import export_saved_model
 from tfp_flows.layers.flow_layers import load_flow_model
@@ -17,6 +21,10 @@ __all__ = [
     "ActNormInitializer",
     "FlowLogProb",
     "FlowModel",
+    "DiagonalGaussianPosterior",
+    "FlowPosterior",
+    "IAFPosterior",
+    "PlanarPosterior",
     "FlowSample",
     "export_saved_model",
     "load_flow_model",

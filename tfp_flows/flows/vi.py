@@ -1,0 +1,336 @@
+"""Flows for variational inference and the 2-D energies of Rezende & Mohamed.
+
+`planar_flow`, `radial_flow` and `sylvester_flow` return a
+`tfd.TransformedDistribution`: `num_layers` steps on a standard normal base.
+`fit_reverse_kl` fits any such flow to an unnormalized density `exp(-U(z))`
+by minimizing the reverse KL, and `log_normalizer_on_grid` gives `log Z` by
+numerical integration, so the KL estimate `E_q[log q + U] + log Z` is absolute.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_probability as tfp
+from tensorflow_probability import bijectors as tfb
+
+from tfp_flows.bijectors.planar import PlanarFlow
+from tfp_flows.bijectors.radial import RadialFlow
+from tfp_flows.bijectors.sylvester import SylvesterFlow
+from tfp_flows.internal.checks import check_positive_int, shape_str
+from tfp_flows.internal.keras import keras, keras_layers_of
+
+tfd = tfp.distributions
+
+__all__ = [
+    "ENERGIES",
+    "energy_u1",
+    "energy_u2",
+    "energy_u3",
+    "energy_u4",
+    "fit_reverse_kl",
+    "log_normalizer_on_grid",
+    "planar_flow",
+    "radial_flow",
+    "reverse_kl_estimate",
+    "sylvester_flow",
+]
+
+
+# -- flows -------------------------------------------------------------------
+def _stack(cls, kind, event_size, num_layers, base_distribution, seed, dtype, kwargs):
+    d = check_positive_int(event_size, "event_size", kind)
+    k = check_positive_int(num_layers, "num_layers", kind)
+    dtype = tf.as_dtype(dtype)
+    if base_distribution is None:
+        base_distribution = tfd.Sample(
+            tfd.Normal(tf.constant(0.0, dtype), tf.constant(1.0, dtype)),
+            sample_shape=[d],
+        )
+    event = base_distribution.event_shape
+    if event.rank is not None and event.as_list() != [d]:
+        raise ValueError(
+            f"{kind}: argument `base_distribution` must have event shape [{d}] "
+            f"(event_size={d}); got event shape {shape_str(event)}."
+        )
+    steps = [
+        cls(d, seed=seed * 1000 + i, dtype=dtype, name=f"{kind}_{i}", **kwargs)
+        for i in range(k)
+    ]
+    return tfd.TransformedDistribution(
+        base_distribution, tfb.Chain(steps[::-1]), name=kind
+    )
+
+
+def planar_flow(
+    event_size: int,
+    *,
+    num_layers: int = 8,
+    activation: str = "tanh",
+    base_distribution=None,
+    seed: int = 0,
+    dtype=tf.float32,
+) -> tfd.TransformedDistribution:
+    """`num_layers` `PlanarFlow` steps on a standard normal (or given) base.
+
+    #### Examples
+
+    >>> flow = planar_flow(2, num_layers=4)
+    >>> z, log_q = flow.experimental_sample_and_log_prob(3, seed=1)
+    >>> z.shape, log_q.shape
+    (TensorShape([3, 2]), TensorShape([3]))
+    """
+    return _stack(
+        PlanarFlow,
+        "planar_flow",
+        event_size,
+        num_layers,
+        base_distribution,
+        seed,
+        dtype,
+        {"activation": activation},
+    )
+
+
+def radial_flow(
+    event_size: int,
+    *,
+    num_layers: int = 8,
+    base_distribution=None,
+    seed: int = 0,
+    dtype=tf.float32,
+) -> tfd.TransformedDistribution:
+    """`num_layers` `RadialFlow` steps on a standard normal (or given) base.
+
+    #### Examples
+
+    >>> radial_flow(2, num_layers=2).log_prob(tf.zeros([5, 2])).shape
+    TensorShape([5])
+    """
+    return _stack(
+        RadialFlow,
+        "radial_flow",
+        event_size,
+        num_layers,
+        base_distribution,
+        seed,
+        dtype,
+        {},
+    )
+
+
+def sylvester_flow(
+    event_size: int,
+    *,
+    num_layers: int = 4,
+    num_householder: int | None = None,
+    base_distribution=None,
+    seed: int = 0,
+    dtype=tf.float32,
+) -> tfd.TransformedDistribution:
+    """`num_layers` Householder `SylvesterFlow` steps on a standard normal base.
+
+    #### Examples
+
+    >>> sylvester_flow(2, num_layers=2).sample(4, seed=1).shape
+    TensorShape([4, 2])
+    """
+    return _stack(
+        SylvesterFlow,
+        "sylvester_flow",
+        event_size,
+        num_layers,
+        base_distribution,
+        seed,
+        dtype,
+        {"num_householder": num_householder},
+    )
+
+
+# -- energies ------------------------------------------------------------------
+def _check_2d(z, name):
+    z = tf.convert_to_tensor(z, dtype_hint=tf.float32)
+    if z.shape.rank is not None and (z.shape.rank == 0 or z.shape[-1] not in (None, 2)):
+        raise ValueError(
+            f"{name}: argument `z` must have shape [..., 2]; got shape "
+            f"{shape_str(z.shape)}."
+        )
+    return z, z[..., 0], z[..., 1]
+
+
+def _w1(z1):
+    return tf.sin(2.0 * math.pi * z1 / 4.0)
+
+
+def _w2(z1):
+    return 3.0 * tf.exp(-0.5 * tf.square((z1 - 1.0) / 0.6))
+
+
+def _w3(z1):
+    return 3.0 * tf.sigmoid((z1 - 1.0) / 0.3)
+
+
+def _wall(z1):
+    # U2-U4 as printed do not depend on z1 outside the waves, so exp(-U) is not
+    # normalizable; a soft wall beyond |z1| = 4 (the paper's plotting box)
+    # makes them proper and leaves them unchanged inside the box.
+    return 0.5 * tf.square(tf.nn.relu(tf.abs(z1) - 4.0) / 0.2)
+
+
+def energy_u1(z) -> tf.Tensor:
+    """U1 of Rezende & Mohamed (2015), table 1: a ring with two modes.
+
+    `U1(z) = 1/2 ((||z|| - 2) / 0.4)^2
+            - log(exp(-1/2 ((z1 - 2)/0.6)^2) + exp(-1/2 ((z1 + 2)/0.6)^2))`
+    """
+    z, z1, _ = _check_2d(z, "energy_u1")
+    ring = 0.5 * tf.square((tf.norm(z, axis=-1) - 2.0) / 0.4)
+    modes = tf.reduce_logsumexp(
+        tf.stack(
+            [-0.5 * tf.square((z1 - 2.0) / 0.6), -0.5 * tf.square((z1 + 2.0) / 0.6)],
+            -1,
+        ),
+        axis=-1,
+    )
+    return ring - modes
+
+
+def energy_u2(z) -> tf.Tensor:
+    """U2: `1/2 ((z2 - w1(z)) / 0.4)^2`, `w1 = sin(2 pi z1 / 4)` (+ the wall)."""
+    _, z1, z2 = _check_2d(z, "energy_u2")
+    return 0.5 * tf.square((z2 - _w1(z1)) / 0.4) + _wall(z1)
+
+
+def energy_u3(z) -> tf.Tensor:
+    """U3: `-log(e^{-1/2 ((z2 - w1)/0.35)^2} + e^{-1/2 ((z2 - w1 + w2)/0.35)^2})`.
+
+    `w2(z) = 3 exp(-1/2 ((z1 - 1) / 0.6)^2)` (+ the wall beyond |z1| = 4).
+    """
+    _, z1, z2 = _check_2d(z, "energy_u3")
+    a = -0.5 * tf.square((z2 - _w1(z1)) / 0.35)
+    b = -0.5 * tf.square((z2 - _w1(z1) + _w2(z1)) / 0.35)
+    return -tf.reduce_logsumexp(tf.stack([a, b], -1), axis=-1) + _wall(z1)
+
+
+def energy_u4(z) -> tf.Tensor:
+    """U4: `-log(e^{-1/2 ((z2 - w1)/0.4)^2} + e^{-1/2 ((z2 - w1 + w3)/0.35)^2})`.
+
+    `w3(z) = 3 sigmoid((z1 - 1) / 0.3)` (+ the wall beyond |z1| = 4).
+    """
+    _, z1, z2 = _check_2d(z, "energy_u4")
+    a = -0.5 * tf.square((z2 - _w1(z1)) / 0.4)
+    b = -0.5 * tf.square((z2 - _w1(z1) + _w3(z1)) / 0.35)
+    return -tf.reduce_logsumexp(tf.stack([a, b], -1), axis=-1) + _wall(z1)
+
+
+ENERGIES: dict[str, Callable] = {
+    "U1": energy_u1,
+    "U2": energy_u2,
+    "U3": energy_u3,
+    "U4": energy_u4,
+}
+
+
+def log_normalizer_on_grid(
+    energy: Callable, *, limit: float = 6.0, num_points: int = 801
+) -> float:
+    """`log Z = log integral exp(-U(z)) dz` on `[-limit, limit]^2` (float64 grid).
+
+    A midpoint sum with cell area `(2 limit / num_points)^2`; the energies
+    here are negligible beyond `limit = 6` (U1's ring has radius 2, width 0.4).
+
+    #### Examples
+
+    >>> round(log_normalizer_on_grid(lambda z: 0.5 * tf.reduce_sum(z * z, -1)), 4)
+    1.8379
+    """
+    n = check_positive_int(num_points, "num_points", "log_normalizer_on_grid", 2)
+    h = 2.0 * limit / n
+    g = -limit + h * (np.arange(n) + 0.5)
+    zz = np.stack(np.meshgrid(g, g, indexing="ij"), -1).reshape(-1, 2)
+    u = tf.cast(energy(tf.constant(zz, tf.float64)), tf.float64)
+    return float(tf.reduce_logsumexp(-u)) + 2.0 * math.log(h)
+
+
+# -- fitting -------------------------------------------------------------------
+def reverse_kl_estimate(
+    flow, energy: Callable, log_z: float, *, num_samples: int = 20000, seed: int = 0
+) -> dict:
+    """Monte Carlo `ELBO = -E_q[log q(z) + U(z)]` and `KL(q || p) = log Z - ELBO`.
+
+    Returns:
+      `{"elbo": ..., "kl": ..., "kl_stderr": ...}` (floats, nats).
+    """
+    z, log_q = flow.experimental_sample_and_log_prob(num_samples, seed=seed)
+    terms = (log_q + tf.cast(energy(z), log_q.dtype)).numpy().astype(np.float64)
+    elbo = -float(np.mean(terms))
+    return {
+        "elbo": elbo,
+        "kl": log_z - elbo,
+        "kl_stderr": float(np.std(terms) / np.sqrt(len(terms))),
+    }
+
+
+def fit_reverse_kl(
+    flow,
+    energy: Callable,
+    *,
+    num_steps: int = 2000,
+    batch_size: int = 256,
+    learning_rate: float = 1e-2,
+    anneal_steps: int | None = None,
+    seed: int = 0,
+    jit_compile: bool = True,
+) -> list[float]:
+    """Fits `flow` to `p(z) ∝ exp(-U(z))` by minimizing `E_q[log q(z) + b_t U(z)]`.
+
+    `b_t = min(1, 0.01 + t / anneal_steps)` anneals the energy as in Rezende &
+    Mohamed (2015, section 6.1); `anneal_steps=None` uses `num_steps // 2`.
+    Samples and their log-density come from one pass
+    (`experimental_sample_and_log_prob`), under XLA by default. Adam on every
+    Keras weight of the flow, gradients clipped to global norm 100.
+
+    Args:
+      flow: a distribution on `[D]` whose weights are Keras 3 weights.
+      energy: `U(z)`, `[..., D] -> [...]`.
+      num_steps: optimizer steps.
+      batch_size: samples per step.
+      learning_rate: Adam's learning rate.
+      anneal_steps: steps until the energy weight reaches 1 (None: half).
+      seed: sampling seed.
+      jit_compile: compile the step with XLA.
+
+    Returns:
+      The loss (with the annealed weight) at every step.
+
+    Raises:
+      ValueError: if the flow has no trainable Keras weights.
+    """
+    num_steps = check_positive_int(num_steps, "num_steps", "fit_reverse_kl")
+    batch_size = check_positive_int(batch_size, "batch_size", "fit_reverse_kl")
+    weights = [w for layer in keras_layers_of(flow) for w in layer.trainable_weights]
+    if not weights:
+        raise ValueError(
+            "fit_reverse_kl: argument `flow` has no trainable Keras 3 weights."
+        )
+    anneal = max(1, num_steps // 2 if anneal_steps is None else int(anneal_steps))
+    opt = keras.optimizers.Adam(learning_rate)
+    dtype = flow.dtype
+
+    @tf.function(jit_compile=jit_compile)
+    def step(t):
+        beta = tf.minimum(1.0, 0.01 + tf.cast(t, dtype) / anneal)
+        with tf.GradientTape() as tape:
+            z, log_q = flow.experimental_sample_and_log_prob(
+                batch_size, seed=tf.stack([tf.constant(seed), t])
+            )
+            loss = tf.reduce_mean(log_q + beta * tf.cast(energy(z), dtype))
+        grads = tape.gradient(loss, weights)
+        grads, _ = tf.clip_by_global_norm(grads, 100.0)
+        opt.apply_gradients(zip(grads, weights, strict=True))
+        return loss
+
+    return [float(step(tf.constant(t))) for t in range(num_steps)]

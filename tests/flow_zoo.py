@@ -64,6 +64,14 @@ ZOO = [
     ),
     FlowCase("iaf", lambda: flows.iaf(4, num_layers=2, hidden_units=(16,), seed=1), _vectors),
     FlowCase(
+        "coupling_flow",
+        lambda: flows.coupling_flow(
+            4, num_layers=2, hidden_units=16, actnorm=True, seed=1
+        ),
+        _vectors,
+        has_act_norm=True,
+    ),
+    FlowCase(
         "maf_class_conditional",
         lambda: flows.maf(16, num_layers=2, hidden_units=(32,), context_size=10, seed=1),
         _digits_with_labels,

@@ -4,6 +4,7 @@ from tfp_flows.flows.autoregressive import ConditionalFlow
 from tfp_flows.flows.autoregressive import iaf
 from tfp_flows.flows.autoregressive import maf
 from tfp_flows.flows.autoregressive import mask_ensemble_log_prob
+from tfp_flows.flows.coupling import coupling_flow
 from tfp_flows.flows.glow import glow
 from tfp_flows.flows.glow import initialize_act_norms
 from tfp_flows.flows.glow import realnvp
@@ -18,6 +19,7 @@ __all__ = [
     "iaf",
     "maf",
     "mask_ensemble_log_prob",
+    "coupling_flow",
     "glow",
     "initialize_act_norms",
     "realnvp",

@@ -10,9 +10,9 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-# The registry test traces many small graphs; the autodiff Jacobian check in
-# float64 needs exact float64 matmuls (no TF32/oneDNN reduced precision).
-tf.config.experimental.enable_op_determinism()
+# Note: do not call tf.config.experimental.enable_op_determinism() here:
+# Keras then silently turns `compile(jit_compile=True)` off, and the XLA
+# training path would go untested.
 
 
 @pytest.fixture(autouse=True)

@@ -201,6 +201,7 @@ class FlowModel(keras.Model):
     def __init__(self, flow=None, *, flow_spec=None, **kwargs):
         super().__init__(**kwargs)
         self.log_prob_layer = FlowLogProb(flow, flow_spec=flow_spec, name="log_prob")
+        self.built = True  # every weight exists already (made by the builder)
 
     @property
     def flow(self):
@@ -218,6 +219,11 @@ class FlowModel(keras.Model):
         nll = -tf.reduce_mean(y_pred)
         if self.losses:
             nll += tf.add_n(self.losses)
+        # Keras' convention under tf.distribute: each replica returns its loss
+        # divided by the replica count (gradients are summed across replicas).
+        num_replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        if num_replicas > 1:
+            nll = nll * tf.cast(1.0 / num_replicas, nll.dtype)
         return nll
 
     def initialize_act_norms(self, data):

@@ -1,0 +1,99 @@
+"""Train a tfp_flows Glow with `tf.distribute.MultiWorkerMirroredStrategy`.
+
+The same script runs on every worker of a cluster; each reads its role from
+the `TF_CONFIG` environment variable. To try it on one machine with two local
+workers (localhost ports, nothing leaves the machine):
+
+    python examples/multi_worker_train.py --launch-local 2
+
+On a real cluster, start the script once per machine with `TF_CONFIG` set, e.g.
+on worker 0:
+
+    TF_CONFIG='{"cluster": {"worker": ["host0:12345", "host1:12345"]},
+                "task": {"type": "worker", "index": 0}}' \
+        python examples/multi_worker_train.py --epochs 20
+
+(and `"index": 1` on host1). Worker 0 is the chief: it writes the weights.
+"""
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+def launch_local(num_workers, argv):
+    ports = [_free_port() for _ in range(num_workers)]
+    cluster = {"worker": [f"localhost:{p}" for p in ports]}
+    procs = []
+    for i in range(num_workers):
+        env = dict(os.environ)
+        env["TF_CONFIG"] = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})
+        procs.append(subprocess.Popen([sys.executable, __file__] + argv, env=env))
+    codes = [p.wait(timeout=900) for p in procs]
+    if any(codes):
+        raise SystemExit(f"workers exited with {codes}")
+
+
+def train(args):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    import keras
+
+    from tfp_flows import data, flows, layers
+
+    task = json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {"index": 0})
+    keras.utils.set_random_seed(args.seed)
+    images = data.load_digits("train")[: args.num_images]
+    x = data.dequantize(images, seed=[args.seed, 0])
+    with strategy.scope():
+        flow = flows.glow((8, 8, 1), num_levels=2, num_steps=args.num_steps,
+                          hidden_units=args.hidden_units, seed=args.seed)
+        model = layers.FlowModel(flow)
+        model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    model.initialize_act_norms(x)  # the same global batch on every worker
+    hist = model.fit(x, batch_size=args.global_batch_size, epochs=args.epochs,
+                     shuffle=False, verbose=2 if task.get("index", 0) == 0 else 0)
+    if task.get("index", 0) == 0:
+        os.makedirs(args.output_dir, exist_ok=True)
+        model.save_weights(os.path.join(args.output_dir, "glow.weights.h5"))
+        with open(os.path.join(args.output_dir, "history.json"), "w") as f:
+            json.dump({"loss": hist.history["loss"],
+                       "num_workers": strategy.num_replicas_in_sync}, f)
+        print(f"chief: {strategy.num_replicas_in_sync} replicas, final loss "
+              f"{hist.history['loss'][-1]:.3f}; weights in {args.output_dir}", flush=True)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--launch-local", type=int, default=0,
+                   help="start this many local workers on localhost and wait")
+    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--global-batch-size", type=int, default=64)
+    p.add_argument("--num-images", type=int, default=512)
+    p.add_argument("--num-steps", type=int, default=1)
+    p.add_argument("--hidden-units", type=int, default=16)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--output-dir", default="multi_worker_out")
+    args, _ = p.parse_known_args()
+    if args.launch_local:
+        rest = [a for a in sys.argv[1:] if not a.startswith("--launch-local")]
+        rest = [a for i, a in enumerate(rest)
+                if not (i > 0 and rest[i - 1] == "--launch-local")]
+        launch_local(args.launch_local, [a for a in rest if a != str(args.launch_local)])
+    else:
+        train(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -176,13 +176,15 @@ class PixelRNNDistribution(tfd.Distribution):
 
     # -- sampling -------------------------------------------------------
 
-    def _loop_fn(self, cached):
-        key = bool(cached)
+    def _loop_fn(self, cached, with_logits=False):
+        key = (bool(cached), bool(with_logits))
         if key not in self._compiled.functions:
             net = self._network
 
             def loop(known, num_known, seed):
-                return autoregressive_loop(net, known, num_known, seed, cached=key)
+                return autoregressive_loop(
+                    net, known, num_known, seed, cached=key[0], with_logits=key[1]
+                )
 
             self._compiled.functions[key] = tf.function(
                 loop, jit_compile=True, autograph=False
@@ -260,7 +262,7 @@ class PixelRNNDistribution(tfd.Distribution):
         images = tf.convert_to_tensor(images)
         images = self._check_values(images, "images")
         height, width, _ = self._network.image_shape
-        _, logits = self._loop_fn(cached)(
+        _, logits = self._loop_fn(cached, with_logits=True)(
             tf.cast(images, tf.float32),
             tf.constant(height * width, tf.int32),
             tf.constant([0, 0], tf.int32),

@@ -2,11 +2,13 @@
 
 Two loops over pixels in raster order and, inside a pixel, colour channels:
 
-* cached: keeps the recurrent states of finished rows, so a new pixel costs
-  about one row's work (Row LSTM: the first conv on 4 image rows, each LSTM
-  layer on one row) or one pixel's work (Diagonal BiLSTM: the left-to-right
-  state of a pixel reads the state above it and the one to its left; the
-  right-to-left states of a row are computed once, when the row is done).
+* cached: keeps the recurrent states of finished rows and the columns of
+  the current row computed so far, so a new pixel costs about one pixel's
+  work (Row LSTM: the state at `(i, j)` reads `k//2 + 1` input columns of
+  row `i` and `k` hidden-state columns of row `i - 1`; Diagonal BiLSTM: the
+  left-to-right state of a pixel reads the state above it and the one to
+  its left; the right-to-left states of a row are computed once, when the
+  row is done).
 * uncached: re-runs the whole network for every pixel and channel, as
   `tfd.PixelCNN` does.
 
@@ -23,6 +25,8 @@ group correctly, and its states are the ones kept.
 
 import tensorflow as tf
 
+from tfp_flows.layers.pixel_rnn import _lstm_update
+
 __all__ = ["autoregressive_loop"]
 
 
@@ -30,19 +34,6 @@ def _set_column(row, j, value):
     """`row [B, W, D]` with column `j` replaced by `value [B, D]`."""
     onehot = tf.one_hot(j, tf.shape(row)[1], dtype=row.dtype)[None, :, None]
     return row * (1.0 - onehot) + onehot * value[:, None, :]
-
-
-def _first_conv_rows(net, x_padded, i):
-    """Mask-A 7x7 conv output for image row `i`: `[B, 1, W, 2h]`.
-
-    `x_padded` is the normalised image padded with 3 rows on top and 3
-    columns on each side; rows `i-3..i` of the image are rows `i..i+3` of it.
-    The kernel's lower 3 rows are all masked, so only its top 4 rows are used.
-    """
-    conv = net.input_conv
-    window = x_padded[:, i : i + 4]
-    y = tf.nn.conv2d(window, conv.masked_kernel()[:4], 1, "VALID")
-    return y + conv.bias
 
 
 def _first_conv_pixel(net, x_padded, i, j):
@@ -58,33 +49,76 @@ def _conv1x1(conv, x):
     return tf.matmul(x, conv.masked_kernel()[0, 0]) + conv.bias
 
 
+def _taps(kernel, window):
+    """Sum over taps: `window [B, T, D_in]`, `kernel [T, D_in, D_out]`."""
+    return tf.einsum("btd,tde->be", window, kernel)
+
+
 class _RowCache:
-    """Row LSTM: per layer, the previous row's `(h, c)` and the current row's."""
+    """Row LSTM, per layer: column-wise work per pixel.
+
+    The state of pixel `(i, j)` reads the layer's input stream at columns
+    `j - k//2 .. j` of row `i` (the masked k x 1 input-to-state conv; columns
+    right of `j` are masked) and the previous row's hidden state at columns
+    `j - k//2 .. j + k//2`. So each step computes one column of every layer
+    and keeps, for the current row, the input streams seen so far (`inputs`,
+    left-padded with `k//2` zero columns as the parallel pass's 'same'
+    padding) and the new states (`h`, `c`); `prev_h` (padded both sides) and
+    `prev_c` are the finished previous row's.
+    """
 
     @staticmethod
     def init(net, batch, dtype):
         _, w, _ = net.image_shape
-        z = tf.zeros([batch, w, net.hidden_units], dtype)
-        return {"prev": [(z, z) for _ in net.lstms], "cur": [(z, z) for _ in net.lstms]}
+        half = net.kernel_size // 2
+        units = net.hidden_units
+        z = tf.zeros([batch, w, units], dtype)
+        zp = tf.zeros([batch, w + 2 * half, units], dtype)
+        zi = tf.zeros([batch, w + half, 2 * units], dtype)
+        layer = {"prev_h": zp, "prev_c": z, "h": z, "c": z, "inputs": zi}
+        return [dict(layer) for _ in net.lstms]
 
     @staticmethod
-    def step(net, x_padded, cache, i, j):
-        stream = _first_conv_rows(net, x_padded, i)  # [B, 1, W, 2h]
-        cur = []
-        for lstm, proj, (h_prev, c_prev) in zip(
-            net.lstms, net.projections, cache["prev"], strict=True
-        ):
-            gates = lstm.input_to_state(stream)[:, 0]
-            h, c = lstm.row_step(gates, h_prev, c_prev)
-            cur.append((h, c))
-            stream = stream + proj(h[:, None])
-        logits = net.head(stream[:, :, j : j + 1])[:, 0, 0]
-        return logits, {"prev": cache["prev"], "cur": cur}
+    def pixel(net, x_padded, cache, i, j):
+        k = net.kernel_size
+        half = k // 2
+        stream = _first_conv_pixel(net, x_padded, i, j)  # [B, 2h]
+        new = []
+        for lstm, proj, st in zip(net.lstms, net.projections, cache, strict=True):
+            # Column j of the padded input row is index j + half.
+            inputs = _set_column(st["inputs"], j + half, stream)
+            window = tf.slice(inputs, [0, j, 0], [-1, half + 1, -1])
+            conv = lstm.input_to_state
+            gates = _taps(conv.masked_kernel()[0, : half + 1], window) + conv.bias
+            h_window = tf.slice(st["prev_h"], [0, j, 0], [-1, k, -1])
+            z = gates + _taps(lstm.state_to_state.kernel, h_window)
+            h, c = _lstm_update(z, st["prev_c"][:, j], lstm.units)
+            new.append(
+                {
+                    "prev_h": st["prev_h"],
+                    "prev_c": st["prev_c"],
+                    "h": _set_column(st["h"], j, h),
+                    "c": _set_column(st["c"], j, c),
+                    "inputs": inputs,
+                }
+            )
+            stream = stream + _conv1x1(proj, h)
+        logits = net.head(stream[:, None, None])[:, 0, 0]
+        return logits, new
 
     @staticmethod
     def end_row(net, cache):
-        del net
-        return {"prev": cache["cur"], "cur": cache["cur"]}
+        half = net.kernel_size // 2
+        return [
+            {
+                "prev_h": tf.pad(st["h"], [[0, 0], [half, half], [0, 0]]),
+                "prev_c": st["c"],
+                "h": st["h"],
+                "c": st["c"],
+                "inputs": st["inputs"],
+            }
+            for st in cache
+        ]
 
 
 class _DiagonalCache:
@@ -163,7 +197,7 @@ class _DiagonalCache:
         return new
 
 
-def autoregressive_loop(net, known, num_known, seed, *, cached=True):
+def autoregressive_loop(net, known, num_known, seed, *, cached=True, with_logits=True):
     """Fills an image pixel by pixel, channel by channel.
 
     Args:
@@ -173,6 +207,8 @@ def autoregressive_loop(net, known, num_known, seed, *, cached=True):
       num_known: int32 scalar tensor, `0..H*W`.
       seed: stateless seed, shape `[2]` int32.
       cached: keep recurrent states (True) or re-run the network per step.
+      with_logits: also collect the logits of every step (teacher forcing
+        checks); sampling skips that work and returns an empty tensor.
 
     Returns:
       `(image [B, H, W, C] float, logits [B, H, W, C, n])`.
@@ -182,7 +218,10 @@ def autoregressive_loop(net, known, num_known, seed, *, cached=True):
     image = tf.cast(known, dtype)
     batch = tf.shape(image)[0]
     n_logits = net.num_logits
-    logits_all = tf.zeros(tf.concat([tf.shape(image), [n_logits]], 0), dtype)
+    if with_logits:
+        logits_all = tf.zeros(tf.concat([tf.shape(image), [n_logits]], 0), dtype)
+    else:
+        logits_all = tf.zeros([0], dtype)
     kind = _RowCache if net.layer_type == "row" else _DiagonalCache
     cache = kind.init(net, batch, dtype) if cached else 0
     flat = height * width * channels
@@ -204,10 +243,7 @@ def autoregressive_loop(net, known, num_known, seed, *, cached=True):
                 x_padded = tf.pad(
                     net.normalize(image), [[0, 0], [3, 0], [3, 3], [0, 0]]
                 )
-                if net.layer_type == "row":
-                    logits, cache = _RowCache.step(net, x_padded, cache, i, j)
-                else:
-                    logits, cache = _DiagonalCache.pixel(net, x_padded, cache, i, j)
+                logits, cache = kind.pixel(net, x_padded, cache, i, j)
                 logits = tf.reshape(logits, [batch, channels, n_logits])[:, c]
             else:
                 logits = net(image)[:, i, j, c]
@@ -220,7 +256,10 @@ def autoregressive_loop(net, known, num_known, seed, *, cached=True):
                 tf.one_hot(index, flat, dtype=dtype), [height, width, channels]
             )
             image = image * (1.0 - onehot) + onehot * value[:, None, None, None]
-            logits_all = logits_all + onehot[..., None] * logits[:, None, None, None, :]
+            if with_logits:
+                logits_all = (
+                    logits_all + onehot[..., None] * logits[:, None, None, None, :]
+                )
         return image, logits_all, cache
 
     def row_body(i, image, logits_all, cache):

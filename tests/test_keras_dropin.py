@@ -170,7 +170,7 @@ def test_saved_model_serves_every_flow_in_a_fresh_process_without_tfp_flows(expo
 def test_served_signature_rejects_wrong_shape(exported):
     root, _ = exported
     m = tf.saved_model.load(str(root / "glow"))
-    with pytest.raises((ValueError, TypeError), match=r"8, 8, 1|shape"):
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"`x` must have shape \[batch, 8, 8, 1\]"):
         m.signatures["log_prob"](x=tf.zeros([2, 8, 8, 3]))
 
 

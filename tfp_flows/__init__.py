@@ -9,8 +9,9 @@ __version__ = "0.1.0"
 
 from tfp_flows import bijectors  # noqa: E402,F401
 from tfp_flows import data  # noqa: E402,F401
+from tfp_flows import distributions  # noqa: E402,F401
 from tfp_flows import flows  # noqa: E402,F401
 from tfp_flows import layers  # noqa: E402,F401
 from tfp_flows import nn  # noqa: E402,F401
 
-__all__ = ["bijectors", "data", "flows", "layers", "nn", "__version__"]
+__all__ = ["bijectors", "data", "distributions", "flows", "layers", "nn", "__version__"]

@@ -360,6 +360,16 @@ def load_flow_model(filepath, *, expected_builder=None):
     return model
 
 
+def _check_served_shape(t, event, arg_name):
+    """Served signatures do not enforce their TensorSpec's shape: check it."""
+    want = "[batch, " + ", ".join(str(d) for d in event) + "]"
+    return tf.debugging.assert_equal(
+        tf.shape(t)[1:],
+        tf.constant(event, tf.int32),
+        message=f"served signature: argument `{arg_name}` must have shape {want}",
+    )
+
+
 class _Served(tf.Module):
     def __init__(self, flow, event_shape, dtype):
         super().__init__(name="tfp_flows_export")
@@ -372,7 +382,8 @@ class _Served(tf.Module):
 
         @tf.function(input_signature=[tf.TensorSpec([None] + event, dtype, name="x")])
         def log_prob(x):
-            return {"log_prob": flow.log_prob(x)}
+            with tf.control_dependencies([_check_served_shape(x, event, "x")]):
+                return {"log_prob": flow.log_prob(tf.identity(x))}
 
         @tf.function(
             input_signature=[
@@ -391,7 +402,12 @@ class _Served(tf.Module):
 
         @tf.function(input_signature=[tf.TensorSpec([None] + event, dtype, name="x"), ctx])
         def log_prob(x, context):
-            return {"log_prob": flow.log_prob(x, context=context)}
+            checks = [
+                _check_served_shape(x, event, "x"),
+                _check_served_shape(context, [flow.context_size], "context"),
+            ]
+            with tf.control_dependencies(checks):
+                return {"log_prob": flow.log_prob(tf.identity(x), context=context)}
 
         @tf.function(input_signature=[ctx, tf.TensorSpec([2], tf.int32, name="seed")])
         def sample(context, seed):

@@ -41,7 +41,8 @@ Three layers follow the paper's Section 3:
   single Bernoulli logit per channel when `num_levels == 2`).
 
 All trainable numbers are Keras 3 weights (masked `Conv2D` and `Conv1D`
-layers); the recurrences use `keras.ops.scan`.
+layers); the recurrences use a bounded `tf.while_loop` (`keras.ops.scan`
+when the length is not static), so training compiles under XLA.
 
 #### References
 
@@ -138,6 +139,32 @@ def _gate_conv(units, kernel_size, color_channels, name, seed=None):
     )
 
 
+
+def _scan(step, init, elems):
+    """`keras.ops.scan` with a static trip count when the length is known.
+
+    XLA needs a bounded loop to compile the gradient of a scan (its
+    TensorLists need a maximum size): with the static length `n`, this is a
+    `tf.while_loop(maximum_iterations=n)` over `TensorArray(size=n)`, so
+    `model.compile(jit_compile=True)` trains a PixelRNN.
+    Returns `(final_carry, (stacked_h, stacked_c))`.
+    """
+    n = elems.shape[0]
+    if n is None:
+        return ops.scan(step, init, elems)
+    inputs = tf.TensorArray(elems.dtype, size=n).unstack(elems)
+    hs = tf.TensorArray(init[0].dtype, size=n)
+    cs = tf.TensorArray(init[1].dtype, size=n)
+
+    def body(i, carry, hs, cs):
+        carry, (h, c) = step(carry, inputs.read(i))
+        return i + 1, carry, hs.write(i, h), cs.write(i, c)
+
+    _, carry, hs, cs = tf.while_loop(
+        lambda i, *_: i < n, body, (tf.constant(0), init, hs, cs), maximum_iterations=n
+    )
+    return carry, (hs.stack(), cs.stack())
+
 class RowLSTM(keras.layers.Layer):
     """Row LSTM layer of PixelRNN: one row at a time, top to bottom.
 
@@ -226,7 +253,7 @@ class RowLSTM(keras.layers.Layer):
             # Keras' TF scan wants the per-step outputs shaped like the carry.
             return (h, c), (h, c)
 
-        _, (hs, _) = ops.scan(step, (zeros, zeros), tf.transpose(gates, [1, 0, 2, 3]))
+        _, (hs, _) = _scan(step, (zeros, zeros), tf.transpose(gates, [1, 0, 2, 3]))
         return tf.transpose(hs, [1, 0, 2, 3])
 
     def compute_output_shape(self, input_shape):
@@ -278,7 +305,7 @@ class _DiagonalLSTM(keras.layers.Layer):
             h_new, c_new = _lstm_update(z, c_prev, self.units)
             return (h_new, c_new), (h_new, c_new)
 
-        _, (hs, _) = ops.scan(step, (zeros, zeros), tf.transpose(gates, [2, 0, 1, 3]))
+        _, (hs, _) = _scan(step, (zeros, zeros), tf.transpose(gates, [2, 0, 1, 3]))
         return unskew(tf.transpose(hs, [1, 2, 0, 3]), width)
 
 

@@ -255,7 +255,7 @@ def test_loading_a_corrupt_file_raises(tmp_path):
 def test_strict_act_norm_raises_before_initialization():
     flow = flows.maf(4, num_layers=1, hidden_units=(8,), actnorm=True, seed=0)
     for a in _act_norms(flow):
-        a._require_initialization = True
+        a.require_initialization = True
     with pytest.raises(tf.errors.InvalidArgumentError, match="before initialize"):
         flow.log_prob(tf.zeros([2, 4]))
 

@@ -124,6 +124,19 @@ class ActNorm(FusedBijector):
         return self._log_scale
 
     @property
+    def require_initialization(self) -> bool:
+        """Strict mode: raise if `forward`/`inverse` run before `initialize`.
+
+        Settable, e.g. for every ActNorm of a flow:
+        `for a in flow.submodules: if isinstance(a, ActNorm): a.require_initialization = True`.
+        """
+        return self._require_initialization
+
+    @require_initialization.setter
+    def require_initialization(self, value: bool):
+        self._require_initialization = bool(value)
+
+    @property
     def is_initialized(self):
         """Boolean tensor: has `initialize` run (or been restored)?"""
         return tf.convert_to_tensor(self._initialized)

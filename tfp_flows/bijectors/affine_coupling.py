@@ -5,7 +5,12 @@ import tensorflow as tf
 from tfp_flows.internal import checks
 from tfp_flows.internal.bijector_base import FusedBijector
 from tfp_flows.internal.keras import keras
-from tfp_flows.nn.coupling_nets import conv_coupling_net, dense_coupling_net
+from tfp_flows.nn.coupling_nets import (
+    apply_coupling_net,
+    conv_coupling_net,
+    dense_coupling_net,
+    is_default_coupling_net,
+)
 
 __all__ = ["AffineCoupling", "AdditiveCoupling"]
 
@@ -104,9 +109,13 @@ class AffineCoupling(FusedBijector):
         owner = "AffineCoupling"
         c = checks.check_positive_int(num_channels, "num_channels", owner)
         if mask not in _MASKS:
-            raise ValueError(f"{owner}: argument `mask` must be one of {_MASKS}; got {mask!r}.")
+            raise ValueError(
+                f"{owner}: argument `mask` must be one of {_MASKS}; got {mask!r}."
+            )
         if parity not in (0, 1):
-            raise ValueError(f"{owner}: argument `parity` must be 0 or 1; got {parity!r}.")
+            raise ValueError(
+                f"{owner}: argument `parity` must be 0 or 1; got {parity!r}."
+            )
         if event_ndims not in (1, 3):
             raise ValueError(
                 f"{owner}: argument `event_ndims` must be 3 (images) or 1 (vectors); "
@@ -119,7 +128,9 @@ class AffineCoupling(FusedBijector):
                 f"`num_channels` must be >= 2; got {c}. Use mask='checkerboard' "
                 "or squeeze first."
             )
-        with tf.name_scope(name or ("additive_coupling" if additive else "affine_coupling")) as name:
+        with tf.name_scope(
+            name or ("additive_coupling" if additive else "affine_coupling")
+        ) as name:
             self._c = c
             self._mask = mask
             self._parity = parity
@@ -144,7 +155,12 @@ class AffineCoupling(FusedBijector):
         if network is None:
             maker = conv_coupling_net if event_ndims == 3 else dense_coupling_net
             network = maker(
-                self._c_a, out, hidden_units, dtype=self._dtype_weights.name, seed=seed, name=net_name
+                self._c_a,
+                out,
+                hidden_units,
+                dtype=self._dtype_weights.name,
+                seed=seed,
+                name=net_name,
             )
         else:
             if not isinstance(network, keras.layers.Layer):
@@ -162,6 +178,19 @@ class AffineCoupling(FusedBijector):
                     f"for input shape {probe_shape}."
                 )
         self._network = self._track_keras_layer(network)
+        # Default networks run through `apply_coupling_net`: tf.nn ops on the
+        # same Keras weights, the last layer's output scale folded into its
+        # kernel, and its interleaved (shift, scale) output channels gathered
+        # into [all shifts | all scale logits] inside the kernel, so the split
+        # below takes contiguous halves. The weights and the mapping are
+        # unchanged (`h[..., 0::2]` is still the shift); under XLA on CPU the
+        # strided slices and the output scale cost more than the last conv.
+        self._fast_net = is_default_coupling_net(network)
+        if self._fast_net and not self._additive:
+            cb = self._c_b
+            self._output_order = list(range(0, 2 * cb, 2)) + list(range(1, 2 * cb, 2))
+        else:
+            self._output_order = None
 
     @property
     def network(self):
@@ -170,14 +199,17 @@ class AffineCoupling(FusedBijector):
 
     @property
     def num_channels(self) -> int:
+        """C (images) or D (vectors)."""
         return self._c
 
     @property
     def mask(self) -> str:
+        """`'channel'` or `'checkerboard'`."""
         return self._mask
 
     @property
     def additive(self) -> bool:
+        """Whether this is NICE's additive (shift-only) coupling."""
         return self._additive
 
     def _check(self, x, arg_name):
@@ -186,22 +218,30 @@ class AffineCoupling(FusedBijector):
         spec = [None] * (self._event_ndims - 1) + [self._c]
         checks.check_event(x, arg_name, owner, spec)
 
+    def _call_network(self, flat):
+        if self._fast_net:
+            return apply_coupling_net(self._network, flat, self._output_order)
+        return self._network(flat)
+
     def _run_network(self, x_a):
         """Applies the network to `[..., event]` by flattening the batch dims."""
         nd = self._event_ndims
+        if x_a.shape.rank == nd + 1:  # one batch dim: no reshapes needed
+            return tf.cast(self._call_network(x_a), x_a.dtype)
         shape = tf.shape(x_a)
         batch_shape = shape[: tf.rank(x_a) - nd]
         flat = tf.reshape(x_a, tf.concat([[-1], shape[tf.rank(x_a) - nd :]], 0))
-        h = self._network(flat)
-        h = tf.cast(h, x_a.dtype)
+        h = tf.cast(self._call_network(flat), x_a.dtype)
         return tf.reshape(h, tf.concat([batch_shape, tf.shape(h)[1:]], 0))
 
-    def _shift_and_log_scale(self, h):
+    def _shift_and_logit(self, h):
+        """`(shift, logit)`: `scale = sigmoid(logit)`, `logit = h[..., 1::2] + 2`."""
         if self._additive:
             return h, None
-        shift = h[..., 0::2]
-        log_scale = tf.math.log_sigmoid(h[..., 1::2] + 2.0)  # log(sigmoid(h + 2))
-        return shift, log_scale
+        if self._output_order is not None:  # channels already [shifts | logits]
+            cb = self._c_b
+            return h[..., :cb], h[..., cb:] + 2.0
+        return h[..., 0::2], h[..., 1::2] + 2.0
 
     def _checkerboard(self, x):
         shape = tf.shape(x)
@@ -233,19 +273,23 @@ class AffineCoupling(FusedBijector):
         zero_ldj = tf.zeros_like(x[(Ellipsis,) + (0,) * self._event_ndims])
         if self._mask == "channel":
             x_a, x_b = self._split(x)
-            shift, log_scale = self._shift_and_log_scale(self._run_network(x_a))
+            shift, logit = self._shift_and_logit(self._run_network(x_a))
+            if logit is None:
+                out_b = x_b + shift if inverse else x_b - shift
+                return self._merge(x_a, out_b), zero_ldj
+            # scale = sigmoid(logit); 1 / scale = 1 + exp(-logit).
             if inverse:
-                out_b = x_b + shift if log_scale is None else (x_b + shift) * tf.exp(log_scale)
+                out_b = (x_b + shift) * tf.sigmoid(logit)
             else:
-                out_b = x_b - shift if log_scale is None else x_b * tf.exp(-log_scale) - shift
-            ldj = zero_ldj if log_scale is None else self._reduce(log_scale)
+                out_b = x_b * (1.0 + tf.exp(-logit)) - shift
+            ldj = self._reduce(tf.math.log_sigmoid(logit))
             return self._merge(x_a, out_b), (ldj if inverse else -ldj)
         b = self._checkerboard(x)
-        shift, log_scale = self._shift_and_log_scale(self._run_network(x * b))
-        if log_scale is None:
+        shift, logit = self._shift_and_logit(self._run_network(x * b))
+        if logit is None:
             out = x + (1.0 - b) * (shift if inverse else -shift)
             return out, zero_ldj
-        log_scale = (1.0 - b) * log_scale
+        log_scale = (1.0 - b) * tf.math.log_sigmoid(logit)
         shift = (1.0 - b) * shift
         if inverse:
             out = (x + shift) * tf.exp(log_scale)

@@ -22,6 +22,7 @@ from tfp_flows.bijectors.radial import RadialFlow
 from tfp_flows.bijectors.sylvester import SylvesterFlow
 from tfp_flows.internal.checks import check_positive_int, shape_str
 from tfp_flows.internal.keras import keras, keras_layers_of
+from tfp_flows.internal.specs import register_builder
 
 tfd = tfp.distributions
 
@@ -65,6 +66,7 @@ def _stack(cls, kind, event_size, num_layers, base_distribution, seed, dtype, kw
     )
 
 
+@register_builder("planar_flow")
 def planar_flow(
     event_size: int,
     *,
@@ -95,6 +97,7 @@ def planar_flow(
     )
 
 
+@register_builder("radial_flow")
 def radial_flow(
     event_size: int,
     *,
@@ -122,6 +125,7 @@ def radial_flow(
     )
 
 
+@register_builder("sylvester_flow")
 def sylvester_flow(
     event_size: int,
     *,

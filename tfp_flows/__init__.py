@@ -13,5 +13,6 @@ from tfp_flows import distributions  # noqa: E402,F401
 from tfp_flows import flows  # noqa: E402,F401
 from tfp_flows import layers  # noqa: E402,F401
 from tfp_flows import nn  # noqa: E402,F401
+from tfp_flows import vae  # noqa: E402,F401
 
-__all__ = ["bijectors", "data", "distributions", "flows", "layers", "nn", "__version__"]
+__all__ = ["bijectors", "data", "distributions", "flows", "layers", "nn", "vae", "__version__"]

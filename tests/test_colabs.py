@@ -8,7 +8,15 @@ import pytest
 COLABS = sorted((pathlib.Path(__file__).parent.parent / "colabs").glob("*.ipynb"))
 
 
-@pytest.mark.parametrize("path", COLABS, ids=[p.name for p in COLABS])
+# The Glow colab runs in the default suite; the others are heavier and run in
+# CI's slow phase (`pytest -m slow`).
+_PARAMS = [
+    pytest.param(p, id=p.name, marks=[] if p.name.startswith("01_") else [pytest.mark.slow])
+    for p in COLABS
+]
+
+
+@pytest.mark.parametrize("path", _PARAMS)
 def test_colab_runs_in_fast_mode(path, tmp_path, monkeypatch):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")

@@ -44,6 +44,7 @@ print(json.dumps({"one": one, "two": two}))
 """
 
 
+@pytest.mark.slow
 def test_mirrored_strategy_matches_single_device():
     run = subprocess.run([sys.executable, "-c", _MIRRORED], capture_output=True,
                          text=True, timeout=900, cwd=ROOT)

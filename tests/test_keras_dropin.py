@@ -25,7 +25,14 @@ from tfp_flows.layers import (
     negative_log_likelihood,
 )
 
-CASES = [pytest.param(c, id=c.name) for c in ZOO]
+# The default suite runs every check on three representative flows (an image
+# flow with ActNorms, a class-conditional flow, a flow sampled in one pass);
+# CI's slow phase (`pytest -m slow`) runs every other flow of the zoo.
+DEFAULT = {"glow", "iaf", "maf_class_conditional"}
+CASES = [
+    pytest.param(c, id=c.name, marks=[] if c.name in DEFAULT else [pytest.mark.slow])
+    for c in ZOO
+]
 
 
 def _batch(case):
@@ -115,12 +122,10 @@ def test_checkpoint_resume_reproduces_uninterrupted_training(case, tmp_path):
     np.testing.assert_allclose(resumed.history["loss"], cont.history["loss"], rtol=1e-5, atol=1e-5)
 
 
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    """Every zoo flow exported, with reference outputs, for one fresh process."""
-    root = tmp_path_factory.mktemp("saved_models")
+def _export(root, cases):
+    """Exports `cases`, with reference outputs, for one fresh process."""
     refs = {}
-    for case in ZOO:
+    for case in cases:
         model, _, x, ctx = _trained(case, epochs=1)
         path = root / case.name
         export_saved_model(model, path)
@@ -129,6 +134,12 @@ def exported(tmp_path_factory):
             np.save(root / f"{case.name}_ctx.npy", ctx[:5].numpy())
         refs[case.name] = _lp(model.flow, x[:5], None if ctx is None else ctx[:5]).numpy()
     return root, refs
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    cases = [c for c in ZOO if c.name in DEFAULT]
+    return _export(tmp_path_factory.mktemp("saved_models"), cases)
 
 
 _LOADER = r"""
@@ -154,8 +165,7 @@ print(json.dumps(out))
 """
 
 
-def test_saved_model_serves_every_flow_in_a_fresh_process_without_tfp_flows(exported):
-    root, refs = exported
+def _serve_in_fresh_process(root, refs):
     run = subprocess.run(
         [sys.executable, "-c", _LOADER, str(root), json.dumps(sorted(refs))],
         capture_output=True, text=True, timeout=600,
@@ -165,6 +175,15 @@ def test_saved_model_serves_every_flow_in_a_fresh_process_without_tfp_flows(expo
     for name, ref in refs.items():
         np.testing.assert_allclose(got[name]["log_prob"], ref, rtol=1e-5, atol=1e-5)
         assert got[name]["sample_shape"][0] == 2 and got[name]["finite"], name
+
+
+def test_saved_model_serves_in_a_fresh_process_without_tfp_flows(exported):
+    _serve_in_fresh_process(*exported)
+
+
+@pytest.mark.slow
+def test_saved_model_serves_every_flow_in_a_fresh_process_without_tfp_flows(tmp_path):
+    _serve_in_fresh_process(*_export(tmp_path, ZOO))
 
 
 def test_served_signature_rejects_wrong_shape(exported):

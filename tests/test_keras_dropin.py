@@ -136,6 +136,20 @@ def _export(root, cases):
     return root, refs
 
 
+@pytest.mark.parametrize("case", CASES)
+def test_sample_layer_outputs_reproducible_samples_for_downstream_layers(case):
+    x, ctx = _batch(case)
+    flow = case.make()
+    rows = ctx[:4] if ctx is not None else tf.zeros([4, 1])
+    outs = [FlowSample(flow, seed=7)(rows) for _ in range(2)]
+    assert tuple(outs[0].shape) == (4,) + tuple(flow.event_shape)
+    assert np.all(np.isfinite(np.asarray(outs[0], np.float64)))
+    np.testing.assert_array_equal(outs[0], outs[1])  # same seed, same samples
+    inp = keras.Input(rows.shape[1:])
+    model = keras.Model(inp, FlowSample(flow, seed=7)(inp))
+    assert model.predict(rows, verbose=0).shape == tuple(outs[0].shape)
+
+
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     cases = [c for c in ZOO if c.name in DEFAULT]

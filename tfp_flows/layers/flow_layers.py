@@ -33,6 +33,7 @@ def _flow_dtype(flow):
     return dtype if dtype is not None else flow.distribution.dtype
 
 
+
 def _split_inputs(flow, inputs, owner):
     """(x, context) from `x`, `(x, context)` or `{'x':..., 'context':...}`."""
     if isinstance(inputs, dict):
@@ -153,13 +154,20 @@ class FlowSample(keras.layers.Layer):
     def call(self, inputs):
         n = tf.shape(inputs)[0]
         seed = tf.cast(self.seed_generator.next(), tf.int32)
-        base = self._flow.distribution
+        base = getattr(self._flow, "distribution", None)
         dtype = _flow_dtype(self._flow)
         if _is_conditional(self._flow):
             context = tf.cast(inputs, dtype)
             dist = self._flow.condition(context)
             eps = dist.distribution.sample(n, seed=seed) * self.temperature
             return dist.bijector.forward(eps)
+        if not hasattr(self._flow, "bijector"):  # e.g. PixelRNN: no latent to scale
+            if self.temperature != 1.0:
+                raise ValueError(
+                    f"FlowSample: `temperature` must be 1.0 for {type(self._flow).__name__}, "
+                    f"which has no latent base distribution; got {self.temperature}."
+                )
+            return self._flow.sample(n, seed=seed)
         eps = base.sample(n, seed=seed) * tf.cast(self.temperature, dtype)
         return self._flow.bijector.forward(eps)
 

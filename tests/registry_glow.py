@@ -1,7 +1,5 @@
 """Registry entries for the Glow family."""
 
-import tensorflow as tf
-
 from tests.registry import Entry
 from tfp_flows import bijectors as fb
 from tfp_flows import flows

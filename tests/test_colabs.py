@@ -1,6 +1,5 @@
 """Executes every notebook in colabs/ in its fast mode (TFP_FLOWS_FAST=1)."""
 
-import os
 import pathlib
 
 import pytest

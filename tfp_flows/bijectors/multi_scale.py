@@ -202,13 +202,13 @@ class MultiScale(FusedBijector):
         zs = []
         for i, level in enumerate(self._levels):
             for b in level.pre_steps:
-                h, l = apply(b, h)
-                ldj += l
+                h, part_ldj = apply(b, h)
+                ldj += part_ldj
             if level.squeeze:
                 h = self._squeeze.forward(h)  # space-to-depth on the way in
             for b in level.steps:
-                h, l = apply(b, h)
-                ldj += l
+                h, part_ldj = apply(b, h)
+                ldj += part_ldj
             if self._split_priors[i] is not None:
                 kept_c = h.shape[-1] // 2
                 kept, out = h[..., :kept_c], h[..., kept_c:]
@@ -248,13 +248,13 @@ class MultiScale(FusedBijector):
                 ldj += tf.reduce_sum(log_scale, axis=[1, 2, 3])
                 h = tf.concat([h, out], axis=-1)
             for b in reversed(level.steps):
-                h, l = apply(b, h)
-                ldj += l
+                h, part_ldj = apply(b, h)
+                ldj += part_ldj
             if level.squeeze:
                 h = self._squeeze.inverse(h)
             for b in reversed(level.pre_steps):
-                h, l = apply(b, h)
-                ldj += l
+                h, part_ldj = apply(b, h)
+                ldj += part_ldj
         x = tf.reshape(h, tf.concat([batch, self._event_shape], 0))
         return x, tf.reshape(ldj, batch)
 

@@ -113,7 +113,3 @@ class FusedBijector(tfb.Bijector):
             attrs.update(more)
         return attrs["ildj"]
 
-
-def batch_shape_of(x, event_ndims):
-    """Dynamic batch shape: `tf.shape(x)[:-event_ndims]`."""
-    return tf.shape(x)[: tf.rank(x) - event_ndims] if event_ndims else tf.shape(x)

@@ -108,6 +108,74 @@ def _perturb(dist, scale=0.2, seed=0):
         v.assign_add(rng.normal(scale=scale, size=v.shape).astype(v.dtype.name))
 
 
+def _maf_layers(dist):
+    return [b for b in dist.bijector.bijectors[::-1] if isinstance(b, (MAF, IAF))]
+
+
+@pytest.mark.parametrize("kind", ["maf", "iaf"])
+@pytest.mark.parametrize("permutation", ["reverse", "random"])
+def test_folded_permutations_equal_the_explicit_permute_stack(kind, permutation):
+    """The builders fold the permutations between layers into the MADE
+    orderings; the density must equal the stack with explicit `tfb.Permute`s
+    whose MADEs (left-to-right) hold the relabelled weights."""
+    d, k, seed = 5, 3, 3
+    build = maf if kind == "maf" else iaf
+    flow = build(d, num_layers=k, hidden_units=[12], permutation=permutation, seed=seed)
+    _perturb(flow, scale=0.3, seed=4)
+    assert not any(isinstance(b, tfb.Permute) for b in flow.bijector.bijectors)
+    rng = np.random.default_rng(seed)
+    perms = (
+        [np.arange(d)[::-1]] * (k - 1)
+        if permutation == "reverse"
+        else [rng.permutation(d) for _ in range(k - 1)]
+    )
+    cls = MAF if kind == "maf" else IAF
+    forward = []  # base -> data, with the permutations as bijectors
+    assert len(_maf_layers(flow)) == k
+    for i, layer in enumerate(_maf_layers(flow)):
+        folded = layer.made
+        # The folded MADE orders data coordinates; its coordinate pos[m] is
+        # coordinate m of the layer's own (left-to-right) frame.
+        pos = np.argsort(folded.input_order)
+        own = MADE(d, num_params=2, hidden_units=[12], dtype="float32")
+        own.kernels[0].assign(tf.gather(folded.kernels[0], pos))
+        own.biases[0].assign(folded.biases[0])
+        out = tf.reshape(folded.output_kernel, [12, 2, d])
+        own.output_kernel.assign(tf.reshape(tf.gather(out, pos, axis=2), [12, 2 * d]))
+        bias = tf.reshape(folded.output_bias, [2, d])
+        own.output_bias.assign(tf.reshape(tf.gather(bias, pos, axis=1), [2 * d]))
+        forward.append(
+            cls(
+                own,
+                transform=layer._transform,
+                log_scale_bound=layer._log_scale_bound,
+                gate_bias=layer._gate_bias,
+                name=f"ref_{i}",
+            )
+        )
+        if i < k - 1:
+            forward.append(tfb.Permute(perms[i].astype(np.int32)))
+    ref = tfd.TransformedDistribution(flow.distribution, tfb.Chain(forward[::-1]))
+    x = ref.sample(7, seed=5)
+    np.testing.assert_allclose(
+        flow.log_prob(tf.identity(x)),
+        ref.log_prob(tf.identity(x)),
+        rtol=1e-5,
+        atol=1e-5,
+    )
+
+
+def test_permutations_stay_explicit_for_a_non_iid_base_or_random_orders():
+    base = tfd.MultivariateNormalDiag(loc=tf.range(3.0), scale_diag=tf.ones(3))
+    flow = maf(
+        3, num_layers=2, hidden_units=[6], permutation="reverse", base_distribution=base
+    )
+    names = [b.name for b in flow.bijector.bijectors]
+    assert "permute_base" in names  # one permutation of the base remains
+    agnostic = maf(3, num_layers=2, hidden_units=[6], input_order="random", num_masks=2)
+    assert any(isinstance(b, tfb.Permute) for b in agnostic.bijector.bijectors)
+
+
 @pytest.mark.parametrize("kind", ["maf", "iaf"])
 def test_log_prob_and_sample_under_xla_with_unknown_batch(flows, kind):
     flow = flows[kind]

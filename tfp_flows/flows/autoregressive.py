@@ -103,6 +103,61 @@ class ConditionalFlow(tf.Module):
         return self.condition(context).sample(sample_shape, seed=seed)
 
 
+def _fold_permutations(d, k, perms, input_order, num_masks):
+    """Folds the permutations between layers into the MADE orderings.
+
+    A permutation `P` between two autoregressive layers is a relabelling of
+    coordinates: `P o MAF_order o P^-1` is the MAF whose MADE uses the
+    relabelled ordering. So the stack `MAF_{K-1} o P o ... o P o MAF_0` is
+    exactly `MAF'_{K-1} o ... o MAF'_0 o Q` with every `MAF'` acting on the
+    data coordinates and one permutation `Q` of the base variable, which an
+    i.i.d. base (the default standard normal) absorbs. The flow's function
+    class and density are unchanged, and no gather is left between layers:
+    XLA's CPU gathers cost more than a MADE pass at D = 64.
+
+    Folding applies to a fixed ordering (`'left-to-right'`, `'right-to-left'`
+    or an explicit permutation) with one mask set; random or resampled
+    orderings keep explicit `tfb.Permute` bijectors.
+
+    Returns:
+      `(orders, base_perm)`: per layer the `input_order` argument of its MADE
+      (`input_order` itself where nothing was folded) and the permutation
+      `Q` for `tfb.Permute` at the base (None if the identity).
+    """
+    fixed = not (isinstance(input_order, str) and input_order == "random")
+    if num_masks != 1 or not fixed or all(p is None for p in perms):
+        return [input_order] * k, None
+    # The layer's own ordering: position of each coordinate of its frame.
+    if isinstance(input_order, str):
+        if input_order == "left-to-right":
+            own = np.arange(d)
+        elif input_order == "right-to-left":
+            own = np.arange(d)[::-1].copy()
+        else:  # let MADE raise its own clear error
+            return [input_order] * k, None
+    else:
+        own = np.asarray(input_order)
+        if own.shape != (d,) or sorted(own.tolist()) != list(range(d)):
+            return [input_order] * k, None
+    # `pos[m]`: the data coordinate of coordinate m of layer i's frame. The
+    # last layer acts on the data; `tfb.Permute` maps v to y = v[perm], so
+    # frame i-1 relates to frame i by pos_{i-1}[perm] = pos_i.
+    orders = [None] * k
+    pos = np.arange(d)
+    for i in range(k - 1, -1, -1):
+        data_order = np.empty(d, np.int64)
+        data_order[pos] = own
+        orders[i] = data_order.tolist()
+        if i > 0 and perms[i - 1] is not None:
+            prev = np.empty(d, np.int64)
+            prev[np.asarray(perms[i - 1])] = pos
+            pos = prev
+    base_perm = None
+    if not np.array_equal(pos, np.arange(d)):
+        base_perm = np.argsort(pos).astype(np.int32)
+    return orders, base_perm
+
+
 def _build(
     kind,
     event_size,
@@ -140,7 +195,8 @@ def _build(
             f"{owner}: argument `permutation` must be 'reverse', 'random' or None; "
             f"got {permutation!r}."
         )
-    if base_distribution is None:
+    default_base = base_distribution is None
+    if default_base:
         base_distribution = tfd.Sample(
             tfd.Normal(tf.constant(0.0, dtype), tf.constant(1.0, dtype)),
             sample_shape=[d],
@@ -152,13 +208,16 @@ def _build(
             f"(event_size={d}); got event shape {shape_str(base_event)}."
         )
     cls = MAF if kind == "maf" else IAF
+    orders, base_perm = _fold_permutations(d, k, perms, input_order, num_masks)
     bijectors = []  # forward (base -> data) order
+    if base_perm is not None and not default_base:
+        bijectors.append(tfb.Permute(permutation=base_perm, name="permute_base"))
     for i in range(k):
         made = MADE(
             d,
             num_params=2,
             hidden_units=hidden_units,
-            input_order=input_order,
+            input_order=orders[i],
             hidden_degrees=hidden_degrees,
             activation=activation,
             direct_connections=direct_connections,
@@ -183,7 +242,7 @@ def _build(
             bijectors.append(
                 ActNorm(d, event_ndims=1, dtype=dtype, name=f"{name}_act_norm_{i}")
             )
-        if i < k - 1 and perms[i] is not None:
+        if i < k - 1 and perms[i] is not None and orders[i] is input_order:
             bijectors.append(
                 tfb.Permute(permutation=perms[i].astype(np.int32), name=f"permute_{i}")
             )

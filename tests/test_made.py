@@ -187,5 +187,35 @@ def test_bad_call_arguments():
         cmade.params(tf.zeros([3, D]), context=tf.zeros([3, 4]))
     with pytest.raises(ValueError, match=r"batch shape of `inputs`.*\[4, 2\]"):
         cmade.params(tf.zeros([3, D]), context=tf.zeros([4, 2]))
+    # A context may broadcast to the inputs' batch, never enlarge it.
+    with pytest.raises(ValueError, match=r"broadcasts to the batch shape.*\[2, 3, 2\]"):
+        cmade.params(tf.zeros([3, D]), context=tf.zeros([2, 3, 2]))
     with pytest.raises(ValueError, match=r"`index` must be in 0..0"):
         made.set_mask_index(1)
+
+
+def test_context_broadcasts_over_leading_dims():
+    """A `[N, C]` context serves inputs `[S, N, D]` (e.g. S posterior samples
+    per encoder output), in `params` and in the sequential `solve`, under XLA."""
+    made = _made(context_size=2, hidden_units=[16], output_initializer="glorot_uniform")
+    rng = np.random.RandomState(0)
+    x = tf.constant(rng.normal(size=(3, 4, D)), tf.float32)
+    c = tf.constant(rng.normal(size=(4, 2)), tf.float32)
+    tiled = tf.broadcast_to(c, [3, 4, 2])
+    expected = made.params(x, context=tiled)
+    got = tf.function(lambda x, c: made.params(x, context=c), jit_compile=True)(x, c)
+    for a, b in zip(got, expected, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    # Middle-dim broadcasting ([3, 1, C]) too.
+    c31 = tf.constant(rng.normal(size=(3, 1, 2)), tf.float32)
+    got = made.params(x, context=c31)
+    want = made.params(x, context=tf.broadcast_to(c31, [3, 4, 2]))
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-5, atol=1e-6)
+
+    def step(known_d, params_d):
+        return known_d * tf.exp(params_d[1]) + params_d[0], params_d[1]
+
+    w, ldj = made.solve(step, x, context=c)
+    w_ref, ldj_ref = made.solve(step, x, context=tiled)
+    np.testing.assert_allclose(w, w_ref, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(ldj, ldj_ref, rtol=1e-5, atol=1e-5)

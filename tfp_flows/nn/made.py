@@ -478,21 +478,29 @@ class MADE(keras.layers.Layer):
                     f"(context_size={c}); got shape {shape_str(cs)}."
                 )
             if cs.rank > 1 and xs.rank is not None:
-                ok = cs.rank == xs.rank and all(
-                    a is None or b is None or a == b
-                    for a, b in zip(cs.as_list()[:-1], xs.as_list()[:-1], strict=True)
+                # The context's batch shape must broadcast to the inputs'
+                # (numpy rules, right-aligned), never enlarge it.
+                cb, xb = cs.as_list()[:-1], xs.as_list()[:-1]
+                ok = len(cb) <= len(xb) and all(
+                    a is None or b is None or a in (1, b)
+                    for a, b in zip(cb[::-1], xb[::-1], strict=False)
                 )
                 if not ok:
                     raise ValueError(
                         f"MADE: argument `context` must have shape [{c}] (one "
-                        f"context for all rows) or the batch shape of `inputs` "
-                        f"plus [{c}], i.e. {shape_str(xs[:-1].concatenate([c]))}; "
-                        f"got {shape_str(cs)} for inputs of shape {shape_str(xs)}."
+                        f"context for all rows) or a batch shape that "
+                        f"broadcasts to the batch shape of `inputs`, e.g. "
+                        f"{shape_str(xs[:-1].concatenate([c]))}; got "
+                        f"{shape_str(cs)} for inputs of shape {shape_str(xs)}."
                     )
         return context
 
-    def _context_terms(self, context, n):
-        """Per hidden layer `V^l c` as `[H_l]` or `[N, H_l]` (None if unconditional)."""
+    def _context_terms(self, context, n, batch_shape):
+        """Per hidden layer `V^l c` as `[H_l]` or `[N, H_l]` (None if unconditional).
+
+        `batch_shape` is the inputs' batch shape (`N` rows in all); a context
+        with a smaller batch shape is broadcast to it after the projection.
+        """
         if context is None:
             return [None] * len(self.hidden_units)
         if context.shape.rank == 1:
@@ -501,8 +509,13 @@ class MADE(keras.layers.Layer):
                 tf.linalg.matvec(v, context, transpose_a=True)
                 for v in self.context_kernels
             ]
-        c = tf.reshape(context, [n, self.context_size])
-        return [tf.matmul(c, v) for v in self.context_kernels]
+        terms = []
+        for v in self.context_kernels:
+            t = tf.linalg.matmul(context, v)  # [..., H_l] on the context's batch
+            h = tf.shape(v)[-1:]
+            t = tf.broadcast_to(t, tf.concat([batch_shape, h], 0))
+            terms.append(tf.reshape(t, tf.concat([[n], h], 0)))
+        return terms
 
     def _flat_params(self, x2, context_terms, weights):
         """Output `[N, P * D]` (parameter-major) of flattened inputs `[N, D]`."""
@@ -527,7 +540,7 @@ class MADE(keras.layers.Layer):
         x2 = tf.reshape(x, [-1, d])
         n = tf.shape(x2)[0]
         out = self._flat_params(
-            x2, self._context_terms(context, n), self._weights_now()
+            x2, self._context_terms(context, n, shape[:-1]), self._weights_now()
         )
         return [
             tf.reshape(out[:, j * d : (j + 1) * d], shape)
@@ -570,7 +583,7 @@ class MADE(keras.layers.Layer):
         known_t = tf.transpose(tf.reshape(x, [-1, d]))  # [D, N]
         n = tf.shape(known_t)[1]
         kernels, out_kernel, direct = self._weights_now()
-        context_terms = self._context_terms(context, n)
+        context_terms = self._context_terms(context, n, shape[:-1])
         order = self._select(self.orders)
         # [H_L, P, D] and [D, P, D]: gather the P columns of one dimension.
         # Laid out dimension-major once, outside the loop, so that each step

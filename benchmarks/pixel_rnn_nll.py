@@ -14,6 +14,14 @@ CPU cores; the numbers rank the models at this budget, they are not the
 models' converged likelihoods.
 
     python benchmarks/pixel_rnn_nll.py [--steps 300] [--batch 64]
+
+With several `--seeds` every model is trained once per seed (seed `s` sets
+the initial weights and the batch order) and the tables report mean +- std
+(sample std over seeds); `--models` picks a subset (e.g. the two PixelRNNs
+on the binarized digits with a larger step budget):
+
+    python benchmarks/pixel_rnn_nll.py --datasets binarized --steps 1200 \
+        --seeds 0 1 2 --models diagonal row
 """
 
 import argparse
@@ -145,6 +153,9 @@ def train(model, train_x, test_x, steps, batch, lr, seed, xla):
     return nll, seconds, used_xla
 
 
+MODELS = ("diagonal", "row", "pixelcnn", "made")
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--steps", type=int, default=300)
@@ -155,6 +166,8 @@ def main():
     p.add_argument("--pixelcnn-filters", type=int, default=8)
     p.add_argument("--made-hidden", type=int, nargs="+", default=[64])
     p.add_argument("--datasets", nargs="+", default=["17 levels", "binarized"])
+    p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     a = p.parse_args()
     wall = time.perf_counter()
     tables = []
@@ -164,39 +177,63 @@ def main():
         train_x = load_digits("train", binarize=binary).astype("int32")
         test_x = load_digits("test", binarize=binary).astype("int32")
 
-        def rnn(layer_type, levels=levels):
-            return PixelRNNImages(levels, layer_type, a.hidden, a.output_units)
+        def rnn(layer_type, seed, levels=levels):
+            return PixelRNNImages(levels, layer_type, a.hidden, a.output_units, seed)
 
         made_hidden = a.made_hidden
         pcnn_filters = a.pixelcnn_filters
-        makers = [
-            ("PixelRNN Diagonal BiLSTM", lambda: rnn("diagonal"), True),
-            ("PixelRNN Row LSTM", lambda: rnn("row"), True),
-            (
-                f"tfd.PixelCNN ({pcnn_filters} filters)",
-                lambda levels=levels, f=pcnn_filters: PixelCNNImages(levels, f),
-                False,
-            ),
-            (
-                f"MADE {made_hidden}",
-                lambda levels=levels, h=made_hidden: MadeImages(levels, h),
+        makers = {
+            "diagonal": (
+                "PixelRNN Diagonal BiLSTM",
+                lambda s: rnn("diagonal", s),
                 True,
             ),
-        ]
+            "row": ("PixelRNN Row LSTM", lambda s: rnn("row", s), True),
+            "pixelcnn": (
+                f"tfd.PixelCNN ({pcnn_filters} filters)",
+                lambda s, levels=levels, f=pcnn_filters: PixelCNNImages(levels, f, s),
+                False,
+            ),
+            "made": (
+                f"MADE {made_hidden}",
+                lambda s, levels=levels, h=made_hidden: MadeImages(levels, h, s),
+                True,
+            ),
+        }
+        results = {key: [] for key in a.models}  # key -> [(n, nll, s, xla)]
+        # Seed-major order: an interrupted run still has every model's
+        # first seeds.
+        for seed in a.seeds:
+            for key in a.models:
+                name, make, xla = makers[key]
+                keras.utils.set_random_seed(seed)
+                model = make(seed)
+                n = count(model.trainable_variables)
+                nll, seconds, used_xla = train(
+                    model, train_x, test_x, a.steps, a.batch, a.lr, seed, xla
+                )
+                results[key].append((n, nll, seconds, used_xla))
+                print(
+                    f"[{dataset}] seed {seed} {name}: {n:,} weights, test NLL "
+                    f"{nll:.2f} nats/image, {nll / (64 * math.log(2.0)):.3f} "
+                    f"bits/dim, train {seconds:.0f} s (XLA {used_xla})",
+                    flush=True,
+                )
         rows = []
-        for name, make, xla in makers:
-            keras.utils.set_random_seed(0)
-            model = make()
-            n = count(model.trainable_variables)
-            nll, seconds, used_xla = train(
-                model, train_x, test_x, a.steps, a.batch, a.lr, 0, xla
-            )
-            bpd = nll / (64 * math.log(2.0))
-            rows.append((name, n, nll, bpd, seconds, used_xla))
-            print(
-                f"[{dataset}] {name}: {n:,} weights, test NLL {nll:.2f} nats/image, "
-                f"{bpd:.3f} bits/dim, train {seconds:.0f} s (XLA {used_xla})",
-                flush=True,
+        for key in a.models:
+            nlls = np.array([r[1] for r in results[key]])
+            std = float(np.std(nlls, ddof=1)) if len(nlls) > 1 else 0.0
+            rows.append(
+                (
+                    key,
+                    makers[key][0],
+                    results[key][0][0],
+                    float(np.mean(nlls)),
+                    std,
+                    nlls,
+                    float(np.mean([r[2] for r in results[key]])),
+                    all(r[3] for r in results[key]),
+                )
             )
         tables.append((dataset, levels, rows))
 
@@ -207,27 +244,50 @@ def main():
         f"tensorflow-probability {tfp.__version__}"
     )
     print(
-        f"small models, few steps: {a.steps} Adam steps (lr {a.lr}) of batch "
-        f"{a.batch} for every model, same batches; 1 LSTM layer, h={a.hidden}; "
-        f"test set 360 images; total wall {time.perf_counter() - wall:.0f} s"
+        f"small models: {a.steps} Adam steps (lr {a.lr}) of batch "
+        f"{a.batch} for every model, same batches per seed; 1 LSTM layer, "
+        f"h={a.hidden}; seeds {a.seeds}; test set 360 images; total wall "
+        f"{time.perf_counter() - wall:.0f} s"
     )
+    many = len(a.seeds) > 1
     for dataset, levels, rows in tables:
         print()
         print(f"digits, {dataset} (uniform: {math.log2(levels):.3f} bits/dim)")
         print()
-        print("| model | weights | test NLL nats/image | bits/dim | train s |")
+        nll_head = "test NLL nats/image" + (" (mean +- std)" if many else "")
+        print(f"| model | weights | {nll_head} | bits/dim | train s |")
         print("|---|---|---|---|---|")
-        for name, n, nll, bpd, seconds, used_xla in rows:
+        for _, name, n, mean, std, _, seconds, used_xla in rows:
             xla = "" if used_xla else " (no XLA)"
-            print(f"| {name} | {n:,} | {nll:.2f} | {bpd:.3f} | {seconds:.0f}{xla} |")
-        diag, row, pcnn = rows[0][2], rows[1][2], rows[2][2]
-        holds = diag <= row <= pcnn
-        print()
-        print(
-            f"paper's ordering Diagonal BiLSTM <= Row LSTM <= PixelCNN "
-            f"({diag:.2f} <= {row:.2f} <= {pcnn:.2f}): "
-            f"{'holds' if holds else 'does NOT hold'}"
-        )
+            nll = f"{mean:.2f} +- {std:.2f}" if many else f"{mean:.2f}"
+            bpd = mean / (64 * math.log(2.0))
+            print(f"| {name} | {n:,} | {nll} | {bpd:.3f} | {seconds:.0f}{xla} |")
+        by_key = {r[0]: r for r in rows}
+        if many and {"diagonal", "row"} <= set(by_key):
+            diff = by_key["diagonal"][5] - by_key["row"][5]
+            print()
+            print(
+                "per seed, Diagonal - Row (nats): "
+                + ", ".join(f"{d:+.2f}" for d in diff)
+                + f"; mean {np.mean(diff):+.2f} +- {np.std(diff, ddof=1):.2f}; "
+                f"Diagonal better on {int(np.sum(diff < 0))}/{len(diff)} seeds"
+            )
+        if {"diagonal", "row", "pixelcnn"} <= set(by_key):
+            diag, row, pcnn = (by_key[k][3] for k in ("diagonal", "row", "pixelcnn"))
+            holds = diag <= row <= pcnn
+            print()
+            print(
+                f"paper's ordering Diagonal BiLSTM <= Row LSTM <= PixelCNN "
+                f"({diag:.2f} <= {row:.2f} <= {pcnn:.2f}, means): "
+                f"{'holds' if holds else 'does NOT hold'}"
+            )
+        elif {"diagonal", "row"} <= set(by_key):
+            diag, row = by_key["diagonal"][3], by_key["row"][3]
+            print()
+            print(
+                f"Diagonal BiLSTM <= Row LSTM ({diag:.2f} <= {row:.2f}, means): "
+                f"{'holds' if diag <= row else 'does NOT hold'}"
+            )
 
 
 if __name__ == "__main__":

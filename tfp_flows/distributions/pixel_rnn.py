@@ -8,6 +8,12 @@
 inside a pixel, channel by channel, in an XLA-compiled loop that keeps the
 recurrent states of finished rows (see `tfp_flows.layers.pixel_rnn`).
 
+A network built with `context_size=C` makes a conditional family `p(x | z)`
+with the package's conditional-flow API (as `tfp_flows.flows.maf(...,
+context_size=C)`): `dist.log_prob(x, context=z)`, `dist.sample(n, context=z)`
+and `dist.condition(z)`, an ordinary `tfd.Distribution` with batch shape
+`z.shape[:-1]` (e.g. a VAE decoder's output distribution).
+
 `pixel_rnn(image_shape, ...)` is the registered builder: a distribution made
 by it can be saved as config (`FlowModel.get_config`, `.keras` files) and
 rebuilt with the same weights' shapes; the same `seed` gives the same initial
@@ -20,6 +26,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tfp_flows.internal.checks import shape_str
 from tfp_flows.internal.keras import keras, tf_variables_of
 from tfp_flows.internal.specs import register_builder
 from tfp_flows.layers.pixel_rnn import PixelRNN
@@ -33,18 +40,26 @@ __all__ = ["PixelRNNDistribution", "pixel_rnn"]
 class PixelRNNDistribution(tfd.Distribution):
     """Distribution over `[H, W, C]` integer images with a PixelRNN network.
 
-    Event shape `image_shape`, batch shape `[]`, dtype int32; the pixel values
-    are levels `0..num_levels-1`. The network's Keras 3 weights are the
-    distribution's `trainable_variables` (the same `tf.Variable`s).
+    Event shape `image_shape`, dtype int32; the pixel values are levels
+    `0..num_levels-1`. The network's Keras 3 weights are the distribution's
+    `trainable_variables` (the same `tf.Variable`s).
+
+    Conditional networks (`PixelRNN(..., context_size=C)`): without a bound
+    context the distribution is the family `p(x | z)` (batch shape `[]`) and
+    `log_prob`, `sample`, `complete` take `context=z`; `condition(z)` (or
+    `context=z` here) binds a context `z [..., C]` and gives an ordinary
+    distribution with batch shape `z.shape[:-1]`.
 
     Args:
       network: a `tfp_flows.layers.PixelRNN`.
+      context: a context `[..., C]` to bind (conditional networks only).
       validate_args: also check pixel values inside `tf.function` (eager
         inputs are always checked).
       name: name of the distribution.
 
     Raises:
-      ValueError: `network` is not a `PixelRNN`.
+      ValueError: `network` is not a `PixelRNN`; `context` given for an
+        unconditional network or not `[..., C]`.
 
     #### Examples
 
@@ -57,21 +72,46 @@ class PixelRNNDistribution(tfd.Distribution):
     >>> dist.log_prob(x).shape
     TensorShape([2])
 
+    A VAE-style decoder `p(x | z)`: bind a batch of latents `z [4, 2]`.
+
+    >>> cond = PixelRNNDistribution(PixelRNN((3, 3, 1), num_levels=2,
+    ...     hidden_units=2, output_units=4, context_size=2))
+    >>> z = tf.random.stateless_normal([4, 2], seed=[1, 2])
+    >>> decoder = cond.condition(z)
+    >>> decoder.batch_shape, decoder.sample(seed=1).shape
+    (TensorShape([4]), TensorShape([4, 3, 3, 1]))
+    >>> decoder.log_prob(decoder.sample(seed=1)).shape
+    TensorShape([4])
+    >>> cond.log_prob(tf.zeros([4, 3, 3, 1], tf.int32), context=z).shape
+    TensorShape([4])
+
     #### References
 
     [1] Aaron van den Oord, Nal Kalchbrenner, Koray Kavukcuoglu. Pixel
         Recurrent Neural Networks. ICML 2016. https://arxiv.org/abs/1601.06759
     """
 
-    def __init__(self, network: PixelRNN, *, validate_args: bool = False, name=None):
+    def __init__(
+        self,
+        network: PixelRNN,
+        *,
+        context=None,
+        validate_args: bool = False,
+        name=None,
+    ):
         parameters = dict(locals())
         if not isinstance(network, PixelRNN):
             raise ValueError(
                 "PixelRNNDistribution: argument `network` must be a "
                 f"tfp_flows.layers.PixelRNN; got {type(network).__name__}."
             )
+        if context is not None:
+            if network.context_size is None:
+                network.check_context(context, owner="PixelRNNDistribution")
+            context = self._check_context_any_batch(network, context)
         with tf.name_scope(name or "PixelRNNDistribution") as name:
             self._network = network
+            self._context = context
             # The tf.Variables behind the Keras weights, so that
             # `trainable_variables` (tf.Module) sees them.
             self._network_variables = tuple(tf_variables_of(network))
@@ -101,6 +141,96 @@ class PixelRNNDistribution(tfd.Distribution):
         """Pixel levels: values are `0..num_levels-1`."""
         return self._network.num_levels
 
+    @property
+    def context_size(self) -> int | None:
+        """C of a conditional network; None for an unconditional one."""
+        return self._network.context_size
+
+    @property
+    def context(self):
+        """The bound context `[..., C]`, or None."""
+        return self._context
+
+    def condition(self, context) -> PixelRNNDistribution:
+        """`p(. | context)`: an ordinary distribution with the context bound.
+
+        Args:
+          context: `[..., C]`; the result has batch shape `context.shape[:-1]`
+            (one image distribution per context row).
+
+        Returns:
+          A `PixelRNNDistribution` on the same network (same weights and the
+          same compiled sampling loops).
+
+        Raises:
+          ValueError: an unconditional network; `context` None or not
+            `[..., C]`; a context already bound.
+        """
+        if self._context is not None:
+            raise ValueError(
+                "PixelRNNDistribution.condition: this distribution already has "
+                "a bound context (shape "
+                f"{shape_str(self._context.shape)}); call `condition` on the "
+                "unconditioned family."
+            )
+        net = self._network
+        if net.context_size is None:
+            raise ValueError(
+                "PixelRNNDistribution.condition: this network is unconditional "
+                "(context_size=None); build the PixelRNN with `context_size=C`."
+            )
+        if context is None:
+            net.check_context(None, owner="PixelRNNDistribution.condition")
+        dist = PixelRNNDistribution(
+            net, context=context, validate_args=self.validate_args, name=self.name
+        )
+        dist._compiled = self._compiled  # share the XLA loops
+        return dist
+
+    @staticmethod
+    def _check_context_any_batch(network, context, owner="PixelRNNDistribution"):
+        """`context` as a float tensor `[..., C]` (ValueError otherwise)."""
+        context = network.cast_context(context)
+        size = network.context_size
+        shape = context.shape
+        if shape.rank is not None and (
+            shape.rank == 0 or shape[-1] not in (None, size)
+        ):
+            raise ValueError(
+                f"{owner}: argument `context` must have shape [..., {size}] "
+                f"(context_size={size}); got shape {shape_str(shape)}."
+            )
+        return context
+
+    def _resolve_context(self, context, owner):
+        """The context to use: the bound one or `context` (checked)."""
+        net = self._network
+        if context is not None and self._context is not None:
+            raise ValueError(
+                f"{owner}: argument `context` was given, but this distribution "
+                "already has a bound context; pass one or the other."
+            )
+        if context is None:
+            context = self._context
+        if net.context_size is None or context is None:
+            net.check_context(context, owner=owner)  # raises on a mismatch
+            return None
+        return self._check_context_any_batch(net, context, owner)
+
+    def sample(self, sample_shape=(), seed=None, name="sample", **kwargs):
+        """Samples `[*sample_shape, *batch_shape, H, W, C]`.
+
+        `context=z` (conditional family) samples `condition(z)`: the result is
+        `[*sample_shape, *z.shape[:-1], H, W, C]`. `cached=False` re-runs the
+        network for every pixel (slow; for checks and benchmarks).
+        """
+        context = kwargs.pop("context", None)
+        if context is not None and self._context is None:
+            return self.condition(context).sample(
+                sample_shape, seed=seed, name=name, **kwargs
+            )
+        return super().sample(sample_shape, seed=seed, name=name, **kwargs)
+
     def _event_shape(self):
         return tf.TensorShape(self._network.image_shape)
 
@@ -108,10 +238,14 @@ class PixelRNNDistribution(tfd.Distribution):
         return tf.constant(self._network.image_shape, tf.int32)
 
     def _batch_shape(self):
-        return tf.TensorShape([])
+        if self._context is None:
+            return tf.TensorShape([])
+        return self._context.shape[:-1]
 
     def _batch_shape_tensor(self):
-        return tf.constant([], tf.int32)
+        if self._context is None:
+            return tf.constant([], tf.int32)
+        return tf.shape(self._context)[:-1]
 
     # -- checks ---------------------------------------------------------
 
@@ -157,22 +291,38 @@ class PixelRNNDistribution(tfd.Distribution):
             self._check_values(tf.convert_to_tensor(value), "value")
         return super()._call_log_prob(value, name, **kwargs)
 
-    def per_pixel_log_prob(self, value):
-        """`log p(x_{ijc} | context)` for every pixel and channel, `[..., H, W, C]`."""
+    def per_pixel_log_prob(self, value, context=None):
+        """`log p(x_{ijc} | x_<, z)` for every pixel and channel, `[..., H, W, C]`.
+
+        `context` (conditional networks without a bound context) is `[..., C]`;
+        its batch dims broadcast with those of `value`.
+        """
         value = tf.convert_to_tensor(value)
         value = self._check_values(value, "value")
+        context = self._resolve_context(context, "PixelRNNDistribution.log_prob")
         event = self._network.image_shape
         batch_shape = tf.shape(value)[:-3]
+        if context is not None:
+            batch_shape = tf.broadcast_dynamic_shape(
+                batch_shape, tf.shape(context)[:-1]
+            )
+            value = tf.broadcast_to(value, tf.concat([batch_shape, event], 0))
+            context = tf.broadcast_to(
+                context, tf.concat([batch_shape, tf.shape(context)[-1:]], 0)
+            )
+            context = tf.reshape(context, [-1, self._network.context_size])
         flat = tf.reshape(value, tf.concat([[-1], event], 0))
-        logits = self._network(flat)
+        logits = self._network(flat, context=context)
         levels = tf.cast(flat, tf.int32)
         if self._network.num_logits == 1:  # Bernoulli: logits [0, l]
             logits = tf.concat([tf.zeros_like(logits), logits], -1)
         lp = -tf.nn.sparse_softmax_cross_entropy_with_logits(levels, logits)
         return tf.reshape(lp, tf.concat([batch_shape, event], 0))
 
-    def _log_prob(self, value):
-        return tf.reduce_sum(self.per_pixel_log_prob(value), axis=[-3, -2, -1])
+    def _log_prob(self, value, context=None):
+        return tf.reduce_sum(
+            self.per_pixel_log_prob(value, context=context), axis=[-3, -2, -1]
+        )
 
     # -- sampling -------------------------------------------------------
 
@@ -181,9 +331,15 @@ class PixelRNNDistribution(tfd.Distribution):
         if key not in self._compiled.functions:
             net = self._network
 
-            def loop(known, num_known, seed):
+            def loop(known, num_known, seed, context):
                 return autoregressive_loop(
-                    net, known, num_known, seed, cached=key[0], with_logits=key[1]
+                    net,
+                    known,
+                    num_known,
+                    seed,
+                    context=context,
+                    cached=key[0],
+                    with_logits=key[1],
                 )
 
             self._compiled.functions[key] = tf.function(
@@ -191,7 +347,7 @@ class PixelRNNDistribution(tfd.Distribution):
             )
         return self._compiled.functions[key]
 
-    def _run_loop(self, known, num_known, seed, cached):
+    def _run_loop(self, known, num_known, seed, cached, context=None):
         if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
             # An int seed gives the same samples every call (TFP's
             # sanitize_seed would draw a stateful seed from it).
@@ -199,23 +355,59 @@ class PixelRNNDistribution(tfd.Distribution):
         else:
             seed = tfp.random.sanitize_seed(seed, salt="PixelRNNDistribution")
         image, _ = self._loop_fn(cached)(
-            known, tf.constant(num_known, tf.int32), tf.cast(seed, tf.int32)
+            known, tf.constant(num_known, tf.int32), tf.cast(seed, tf.int32), context
         )
         return tf.cast(tf.round(image), tf.int32)
 
-    def _sample_n(self, n, seed=None, cached=True):
+    def _sample_n(self, n, seed=None, cached=True, context=None):
+        context = self._resolve_context(context, "PixelRNNDistribution.sample")
         n = tf.convert_to_tensor(n, tf.int32)
+        event = self._network.image_shape
+        if context is not None:
+            # n samples per context row: rows (s, m) in sample-major order.
+            batch_shape = tf.shape(context)[:-1]
+            rows = tf.reduce_prod(batch_shape)
+            flat_context = tf.tile(
+                tf.reshape(context, [-1, self._network.context_size]), [n, 1]
+            )
+            known = tf.zeros(tf.concat([[n * rows], event], 0), tf.float32)
+            flat = self._run_loop(known, 0, seed, cached, flat_context)
+            return tf.reshape(flat, tf.concat([[n], batch_shape, event], 0))
         n_static = tf.get_static_value(n)
         if n_static is not None:
-            shape = (int(n_static),) + self._network.image_shape
+            shape = (int(n_static),) + event
         else:
             # A symbolic count (e.g. a served signature's input): XLA compiles
             # the loop for each count it is called with.
-            shape = tf.concat([[n], self._network.image_shape], 0)
+            shape = tf.concat([[n], event], 0)
         known = tf.zeros(shape, tf.float32)
         return self._run_loop(known, 0, seed, cached)
 
-    def complete(self, images, num_rows: int, *, seed=None, cached: bool = True):
+    def _rows_context(self, context, rows, owner):
+        """The context for `rows` images: `[C]` is repeated, `[rows, C]` kept."""
+        context = self._resolve_context(context, owner)
+        if context is None:
+            return None
+        size = self._network.context_size
+        if context.shape.rank == 1:
+            return tf.tile(context[None], [rows, 1])
+        if context.shape.rank != 2 or context.shape[0] not in (None, rows):
+            raise ValueError(
+                f"{owner}: argument `context` must have shape [{size}] or "
+                f"[{rows}, {size}] (one per image); got shape "
+                f"{shape_str(context.shape)}."
+            )
+        return context
+
+    def complete(
+        self,
+        images,
+        num_rows: int,
+        *,
+        seed=None,
+        cached: bool = True,
+        context=None,
+    ):
         """Keeps the top `num_rows` rows of `images` and samples the rest.
 
         Args:
@@ -223,6 +415,7 @@ class PixelRNNDistribution(tfd.Distribution):
           num_rows: number of given rows, `0..H`.
           seed: stateless seed (int or `[2]` tensor) or None.
           cached: use the cached sampler (default) or re-run the network.
+          context: conditional networks: `[C]` or `[N, C]` (unless bound).
 
         Returns:
           int32 `[N, H, W, C]`.
@@ -249,23 +442,30 @@ class PixelRNNDistribution(tfd.Distribution):
                 f"integer in 0..{height}; got {num_rows}."
             )
         images = self._check_values(images, "images")
+        context = self._rows_context(
+            context, images.shape[0], "PixelRNNDistribution.complete"
+        )
         return self._run_loop(
-            tf.cast(images, tf.float32), int(num_rows) * width, seed, cached
+            tf.cast(images, tf.float32), int(num_rows) * width, seed, cached, context
         )
 
-    def teacher_forced_logits(self, images, *, cached: bool = True):
+    def teacher_forced_logits(self, images, *, cached: bool = True, context=None):
         """Logits that the pixel-by-pixel loop computes with every pixel given.
 
-        Equal (up to float rounding) to `network(images)`; used to check the
-        cached sampler against the parallel pass.
+        Equal (up to float rounding) to `network(images, context)`; used to
+        check the cached sampler against the parallel pass.
         """
         images = tf.convert_to_tensor(images)
         images = self._check_values(images, "images")
+        context = self._rows_context(
+            context, images.shape[0], "PixelRNNDistribution.teacher_forced_logits"
+        )
         height, width, _ = self._network.image_shape
         _, logits = self._loop_fn(cached, with_logits=True)(
             tf.cast(images, tf.float32),
             tf.constant(height * width, tf.int32),
             tf.constant([0, 0], tf.int32),
+            context,
         )
         return logits
 
@@ -276,7 +476,8 @@ class PixelRNNDistribution(tfd.Distribution):
 
         `model(images)` returns the per-image NLL (nats); `model.fit(images)`
         trains the PixelRNN's weights (`model.trainable_weights` are exactly
-        the network's).
+        the network's). For a conditional family the inputs are
+        `(images, context)` pairs.
 
         #### Examples
 
@@ -305,8 +506,18 @@ class _NegLogProbModel(keras.Model):
         self.network = distribution.network
         self._distribution = distribution
 
-    def call(self, images):
-        return -self._distribution.log_prob(images)
+    def call(self, inputs):
+        dist = self._distribution
+        if dist.context_size is not None and dist.context is None:
+            if not isinstance(inputs, (list, tuple)) or len(inputs) != 2:
+                raise ValueError(
+                    "PixelRNNDistribution.as_keras_model: this network is "
+                    f"conditional (context_size={dist.context_size}); pass "
+                    "inputs as (images, context)."
+                )
+            images, context = inputs
+            return -dist.log_prob(images, context=context)
+        return -dist.log_prob(inputs)
 
     def compute_loss(
         self, x=None, y=None, y_pred=None, sample_weight=None, training=True
@@ -328,6 +539,7 @@ def pixel_rnn(
     hidden_units: int = 16,
     output_units: int = 32,
     kernel_size: int = 3,
+    context_size: int | None = None,
     seed: int = 0,
     validate_args: bool = False,
     name: str | None = None,
@@ -346,6 +558,8 @@ def pixel_rnn(
       hidden_units: LSTM units `h` (a multiple of `C`).
       output_units: features of the first 1 x 1 output layer (a multiple of C).
       kernel_size: Row LSTM `k` (odd, >= 3); unused for `'diagonal'`.
+      context_size: C for a conditional family `p(x | z)` (`log_prob(x,
+        context=z)`, `condition(z)`); None: unconditional.
       seed: non-negative integer seed of every initial weight; the same seed
         gives identical weights.
       validate_args: check pixel values inside `tf.function` too.
@@ -375,6 +589,7 @@ def pixel_rnn(
         hidden_units=hidden_units,
         output_units=output_units,
         kernel_size=kernel_size,
+        context_size=context_size,
         seed=seed,
     )
     return PixelRNNDistribution(network, validate_args=validate_args, name=name)

@@ -25,7 +25,13 @@ __all__ = [
 
 
 def _is_conditional(flow):
-    return hasattr(flow, "condition") and hasattr(flow, "context_size")
+    # A PixelRNNDistribution always has `condition`/`context_size`: it is a
+    # conditional family only with a context size and no bound context.
+    return (
+        hasattr(flow, "condition")
+        and getattr(flow, "context_size", None) is not None
+        and getattr(flow, "context", None) is None
+    )
 
 
 def _flow_dtype(flow):
@@ -110,7 +116,9 @@ class FlowLogProb(keras.layers.Layer):
         x = tf.cast(x, _flow_dtype(self._flow))
         if context is None:
             return self._flow.log_prob(x)
-        return self._flow.log_prob(x, context=tf.cast(context, x.dtype))
+        # Integer-valued flows (PixelRNN) take a float context.
+        ctx_dtype = x.dtype if x.dtype.is_floating else tf.float32
+        return self._flow.log_prob(x, context=tf.cast(context, ctx_dtype))
 
     def compute_output_shape(self, input_shape):
         if isinstance(input_shape, (list, tuple)) and input_shape and isinstance(
@@ -157,8 +165,16 @@ class FlowSample(keras.layers.Layer):
         base = getattr(self._flow, "distribution", None)
         dtype = _flow_dtype(self._flow)
         if _is_conditional(self._flow):
-            context = tf.cast(inputs, dtype)
+            context = tf.cast(inputs, dtype if dtype.is_floating else tf.float32)
             dist = self._flow.condition(context)
+            if not hasattr(dist, "bijector"):  # conditional PixelRNN: sample directly
+                if self.temperature != 1.0:
+                    raise ValueError(
+                        "FlowSample: `temperature` must be 1.0 for "
+                        f"{type(dist).__name__}, which has no latent base "
+                        f"distribution; got {self.temperature}."
+                    )
+                return dist.sample(seed=seed)
             eps = dist.distribution.sample(n, seed=seed) * self.temperature
             return dist.bijector.forward(eps)
         if not hasattr(self._flow, "bijector"):  # e.g. PixelRNN: no latent to scale

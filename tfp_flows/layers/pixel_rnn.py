@@ -40,6 +40,15 @@ Three layers follow the paper's Section 3:
   logits over the pixel levels (`num_levels` logits per colour channel; a
   single Bernoulli logit per channel when `num_levels == 2`).
 
+Conditioning (optional, `context_size=C`): a context vector `z [B, C]` (a
+class embedding, a VAE latent) is projected by a bias-free `Dense(4h)` per
+LSTM layer and direction, `V z`, and added to that layer's input-to-state
+pre-activations at every pixel, as the conditional PixelCNN adds `V^T h` to
+every gated layer (van den Oord et al. 2016b; PixelVAE, Gulrajani et al.
+2017). The bias is the same at every pixel, so the autoregressive structure
+is untouched. (The Diagonal BiLSTM adds it before skewing, so the skewed
+map's padding still carries exact zeros.)
+
 All trainable numbers are Keras 3 weights (masked `Conv2D` and `Conv1D`
 layers); the recurrences use a bounded `tf.while_loop` (`keras.ops.scan`
 when the length is not static), so training compiles under XLA.
@@ -48,6 +57,10 @@ when the length is not static), so training compiles under XLA.
 
 [1] Aaron van den Oord, Nal Kalchbrenner, Koray Kavukcuoglu. Pixel Recurrent
     Neural Networks. ICML 2016. https://arxiv.org/abs/1601.06759
+[2] Aaron van den Oord et al. Conditional Image Generation with PixelCNN
+    Decoders. NeurIPS 2016. https://arxiv.org/abs/1606.05328
+[3] Ishaan Gulrajani et al. PixelVAE: A Latent Variable Model for Natural
+    Images. ICLR 2017. https://arxiv.org/abs/1611.05013
 """
 
 from __future__ import annotations
@@ -55,7 +68,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from tfp_flows.internal.checks import check_positive_int
+from tfp_flows.internal.checks import check_positive_int, shape_str
 from tfp_flows.internal.keras import keras
 from tfp_flows.layers.masked_conv import MaskedConv2D, channel_groups
 
@@ -139,6 +152,30 @@ def _gate_conv(units, kernel_size, color_channels, name, seed=None):
     )
 
 
+def _context_dense(units, context_size, seed, name):
+    """Bias-free `Dense(4 * units)` of the context, built (None: unconditional)."""
+    if context_size is None:
+        return None
+    dense = keras.layers.Dense(
+        4 * units,
+        use_bias=False,
+        kernel_initializer=_initializer(seed, 2),
+        name=name,
+    )
+    dense.build((None, context_size))
+    return dense
+
+
+def _add_context(gates, dense, context):
+    """`gates [B, ..., 4h] + (context @ V)` broadcast over the pixels."""
+    if dense is None:
+        return gates
+    bias = dense(context)
+    extra = gates.shape.rank - 2
+    return gates + tf.reshape(
+        bias, tf.concat([tf.shape(bias)[:1], [1] * extra, [-1]], 0)
+    )
+
 
 def _scan(step, init, elems):
     """`keras.ops.scan` with a static trip count when the length is known.
@@ -165,6 +202,47 @@ def _scan(step, init, elems):
     )
     return carry, (hs.stack(), cs.stack())
 
+
+def _check_context_size(context_size, owner):
+    if context_size is None:
+        return None
+    return check_positive_int(context_size, "context_size", owner)
+
+
+def _check_layer_context(layer, context, owner, batch=None):
+    """ValueError unless `context` fits the layer's `context_size`.
+
+    Conditional: `context` must be `[batch, context_size]`; unconditional:
+    `context` must be None.
+    """
+    size = layer.context_size
+    if size is None:
+        if context is not None:
+            raise ValueError(
+                f"{owner}: argument `context` was given, but this model is "
+                "unconditional (context_size=None); build it with `context_size=C` "
+                "to condition it."
+            )
+        return
+    if context is None:
+        raise ValueError(
+            f"{owner}: argument `context` is required: this model is conditional "
+            f"(context_size={size}), pass a context of shape [batch, {size}]; "
+            "got None."
+        )
+    shape = context.shape
+    if shape.rank is not None and (
+        shape.rank != 2
+        or shape[-1] not in (None, size)
+        or (batch is not None and shape[0] not in (None, batch))
+    ):
+        want = "?" if batch is None else batch
+        raise ValueError(
+            f"{owner}: argument `context` must have shape [batch, {size}] "
+            f"(batch {want}, context_size {size}); got shape {shape_str(shape)}."
+        )
+
+
 class RowLSTM(keras.layers.Layer):
     """Row LSTM layer of PixelRNN: one row at a time, top to bottom.
 
@@ -176,6 +254,9 @@ class RowLSTM(keras.layers.Layer):
       kernel_size: `k`, width of the input-to-state and the state-to-state
         convolutions along the row; odd and `>= 3`.
       color_channels: colour groups (1 or 3).
+      context_size: C for a conditional layer: `call(inputs, context)` adds
+        `Dense(4h)(context)` to the input-to-state pre-activations of every
+        pixel. None: unconditional.
       seed: integer seed of the kernel initializers (None: unseeded).
       name: layer name.
       **kwargs: passed to `keras.layers.Layer`.
@@ -198,6 +279,7 @@ class RowLSTM(keras.layers.Layer):
         *,
         kernel_size: int = 3,
         color_channels: int = 1,
+        context_size: int | None = None,
         seed: int | None = None,
         name: str | None = None,
         **kwargs,
@@ -231,20 +313,34 @@ class RowLSTM(keras.layers.Layer):
             kernel_initializer=_initializer(seed, 1),
             name="state_to_state",
         )
+        self.context_size = _check_context_size(context_size, "RowLSTM")
+        self.context_to_state = _context_dense(
+            self.units, self.context_size, seed, "context_to_state"
+        )
 
     def build(self, input_shape):
         """Creates the sublayers' weights."""
         self.input_to_state.build(input_shape)
         self.state_to_state.build((None, input_shape[2], self.units))
 
+    def context_bias(self, context):
+        """`Dense(4h)(context)` `[B, 4h]`, or None for an unconditional layer."""
+        if self.context_to_state is None:
+            return None
+        return self.context_to_state(context)
+
     def row_step(self, gates_row, h_prev, c_prev):
         """One row: `gates_row [B, W, 4h]` (input-to-state), previous states."""
         z = gates_row + self.state_to_state(h_prev)
         return _lstm_update(z, c_prev, self.units)
 
-    def call(self, inputs):
-        """Runs the layer."""
-        gates = self.input_to_state(inputs)  # [B, H, W, 4h], all rows at once
+    def call(self, inputs, context=None):
+        """Runs the layer (`context [B, C]` for a conditional layer)."""
+        _check_layer_context(self, context, "RowLSTM")
+        # [B, H, W, 4h], all rows at once
+        gates = _add_context(
+            self.input_to_state(inputs), self.context_to_state, context
+        )
         b, w = tf.shape(inputs)[0], tf.shape(inputs)[2]
         zeros = tf.zeros(tf.stack([b, w, self.units]), dtype=gates.dtype)
 
@@ -264,9 +360,14 @@ class RowLSTM(keras.layers.Layer):
 class _DiagonalLSTM(keras.layers.Layer):
     """One direction (left to right) of the Diagonal BiLSTM."""
 
-    def __init__(self, units, color_channels, seed=None, name=None, **kwargs):
+    def __init__(
+        self, units, color_channels, seed=None, context_size=None, name=None, **kwargs
+    ):
         super().__init__(name=name, **kwargs)
         self.units = units
+        self.context_to_state = _context_dense(
+            units, context_size, seed, "context_to_state"
+        )
         self.input_to_state = _gate_conv(
             units, 1, color_channels, "input_to_state", seed
         )
@@ -292,10 +393,20 @@ class _DiagonalLSTM(keras.layers.Layer):
         z = gates + tf.matmul(h_up, kernel[0]) + tf.matmul(h_left, kernel[1])
         return _lstm_update(z, c_left, self.units)
 
-    def call(self, inputs):
+    def context_bias(self, context):
+        """`Dense(4h)(context)` `[B, 4h]`, or None for an unconditional layer."""
+        if self.context_to_state is None:
+            return None
+        return self.context_to_state(context)
+
+    def call(self, inputs, context=None):
         """Runs the layer."""
         width = inputs.shape[2]
-        gates = skew(self.input_to_state(inputs))  # [B, H, S, 4h]
+        # The context bias goes in before skewing: the padding stays exactly 0.
+        gates = _add_context(
+            self.input_to_state(inputs), self.context_to_state, context
+        )
+        gates = skew(gates)  # [B, H, S, 4h]
         b, h = tf.shape(inputs)[0], tf.shape(inputs)[1]
         zeros = tf.zeros(tf.stack([b, h, self.units]), dtype=gates.dtype)
 
@@ -319,6 +430,9 @@ class DiagonalBiLSTM(keras.layers.Layer):
     Args:
       units: hidden units `h` per direction; a multiple of `color_channels`.
       color_channels: colour groups (1 or 3).
+      context_size: C for a conditional layer: `call(inputs, context)` adds a
+        `Dense(4h)(context)` per direction to its input-to-state
+        pre-activations. None: unconditional.
       seed: integer seed of the kernel initializers (None: unseeded).
       name: layer name.
       **kwargs: passed to `keras.layers.Layer`.
@@ -336,6 +450,7 @@ class DiagonalBiLSTM(keras.layers.Layer):
         units: int,
         *,
         color_channels: int = 1,
+        context_size: int | None = None,
         seed: int | None = None,
         name: str | None = None,
         **kwargs,
@@ -343,17 +458,20 @@ class DiagonalBiLSTM(keras.layers.Layer):
         super().__init__(name=name, **kwargs)
         self.units = _check_units(units, color_channels, "DiagonalBiLSTM")
         self.color_channels = color_channels
+        self.context_size = _check_context_size(context_size, "DiagonalBiLSTM")
         self.seed = seed
         self.left_to_right = _DiagonalLSTM(
             self.units,
             color_channels,
             None if seed is None else 2 * int(seed),
+            self.context_size,
             name="left_to_right",
         )
         self.right_to_left = _DiagonalLSTM(
             self.units,
             color_channels,
             None if seed is None else 2 * int(seed) + 1,
+            self.context_size,
             name="right_to_left",
         )
 
@@ -362,10 +480,11 @@ class DiagonalBiLSTM(keras.layers.Layer):
         self.left_to_right.build(input_shape)
         self.right_to_left.build(input_shape)
 
-    def call(self, inputs):
-        """Runs the layer."""
-        forward = self.left_to_right(inputs)
-        backward = tf.reverse(self.right_to_left(tf.reverse(inputs, [2])), [2])
+    def call(self, inputs, context=None):
+        """Runs the layer (`context [B, C]` for a conditional layer)."""
+        _check_layer_context(self, context, "DiagonalBiLSTM")
+        forward = self.left_to_right(inputs, context)
+        backward = tf.reverse(self.right_to_left(tf.reverse(inputs, [2]), context), [2])
         # Shift down one row: pixel (i, j) gets the right-to-left state of
         # (i - 1, j), whose context (rows <= i - 1) is all in the past.
         backward = tf.pad(backward, [[0, 0], [1, 0], [0, 0], [0, 0]])[:, :-1]
@@ -398,6 +517,10 @@ class PixelRNN(keras.layers.Layer):
         A multiple of `C`.
       output_units: features of the first 1 x 1 output layer; a multiple of C.
       kernel_size: Row LSTM `k` (odd, >= 3); unused for `'diagonal'`.
+      context_size: C for a conditional network `p(x | z)`: `call(images,
+        context=z)` with `z [B, C]`, projected by a bias-free `Dense` per LSTM
+        layer (and direction) and added to its input-to-state pre-activations
+        at every pixel. None (default): unconditional.
       seed: integer seed of every kernel initializer: the same seed gives
         the same initial weights (None: Keras' unseeded initializers).
       name: layer name.
@@ -408,7 +531,8 @@ class PixelRNN(keras.layers.Layer):
       `num_levels == 2`).
 
     Raises:
-      ValueError: bad arguments; called with the wrong image shape.
+      ValueError: bad arguments; called with the wrong image shape; a context
+        missing (conditional), given (unconditional) or not `[B, C]`.
 
     #### Examples
 
@@ -416,6 +540,13 @@ class PixelRNN(keras.layers.Layer):
     >>> net = PixelRNN((4, 4, 1), num_levels=17, hidden_units=4, output_units=8)
     >>> net(np.zeros((3, 4, 4, 1), "int32")).shape
     TensorShape([3, 4, 4, 1, 17])
+
+    Conditional on a 2-D vector (e.g. a VAE's latent):
+
+    >>> cond = PixelRNN((4, 4, 1), num_levels=2, hidden_units=2, output_units=4,
+    ...                 context_size=2)
+    >>> cond(np.zeros((3, 4, 4, 1), "int32"), context=np.ones((3, 2), "float32")).shape
+    TensorShape([3, 4, 4, 1, 1])
     """
 
     def __init__(
@@ -428,6 +559,7 @@ class PixelRNN(keras.layers.Layer):
         hidden_units: int = 16,
         output_units: int = 32,
         kernel_size: int = 3,
+        context_size: int | None = None,
         seed: int | None = None,
         name: str | None = None,
         **kwargs,
@@ -456,6 +588,7 @@ class PixelRNN(keras.layers.Layer):
         self.output_units = check_positive_int(output_units, "output_units", "PixelRNN")
         channel_groups(self.output_units, channels, "output_units", "PixelRNN")
         self.kernel_size = kernel_size
+        self.context_size = _check_context_size(context_size, "PixelRNN")
         if seed is not None and (
             isinstance(seed, bool)
             or not isinstance(seed, (int, np.integer))
@@ -493,6 +626,7 @@ class PixelRNN(keras.layers.Layer):
                     self.hidden_units,
                     kernel_size=kernel_size,
                     color_channels=channels,
+                    context_size=self.context_size,
                     seed=sub_seed(k),
                     name=f"row_lstm_{k}",
                 )
@@ -500,6 +634,7 @@ class PixelRNN(keras.layers.Layer):
                 lstm = DiagonalBiLSTM(
                     self.hidden_units,
                     color_channels=channels,
+                    context_size=self.context_size,
                     seed=sub_seed(k),
                     name=f"diag_bilstm_{k}",
                 )
@@ -573,13 +708,26 @@ class PixelRNN(keras.layers.Layer):
                 f"{shape.as_list()}."
             )
 
-    def call(self, images):
-        """Runs the layer."""
+    def check_context(self, context, batch=None, owner="PixelRNN"):
+        """ValueError unless `context` is None (unconditional) / `[batch, C]`."""
+        _check_layer_context(self, context, owner, batch)
+
+    def cast_context(self, context):
+        """`context` as a tensor of the compute dtype (None stays None)."""
+        if context is None:
+            return None
+        return tf.cast(tf.convert_to_tensor(context), self.compute_dtype)
+
+    def call(self, images, context=None):
+        """Runs the layer (`context [B, C]` for a conditional network)."""
         images = tf.convert_to_tensor(images)
         self.check_images(images)
+        context = self.cast_context(context)
+        batch = images.shape[0] if images.shape.rank is not None else None
+        self.check_context(context, batch)
         stream = self.input_conv(self.normalize(images))
         for lstm, proj in zip(self.lstms, self.projections, strict=True):
-            stream = stream + proj(lstm(stream))
+            stream = stream + proj(lstm(stream, context))
         logits = self.head(stream)
         return tf.reshape(
             logits,
@@ -603,6 +751,7 @@ class PixelRNN(keras.layers.Layer):
             hidden_units=self.hidden_units,
             output_units=self.output_units,
             kernel_size=self.kernel_size,
+            context_size=self.context_size,
             seed=self.seed,
         )
         return config

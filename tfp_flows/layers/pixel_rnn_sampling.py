@@ -16,6 +16,26 @@ Both return the image and the logits used at each `(i, j, c)`; with every
 pixel given (`num_known = H * W`) they are teacher-forced and their logits
 must equal the parallel pass `PixelRNN(images)` (tested).
 
+Why the cached step is lean (its cost at small sizes is per-operation
+overhead of the compiled loop, not arithmetic, so it does few, fat ops):
+
+1. Work that is fixed for a whole row is done once per row: the 7 x 7
+   mask-A convolution's rows above the current one (`above`), the sampling
+   noise of the row, the row's given pixels (completion), and writing the
+   finished row into the image.
+2. Inside the row a step touches row-sized buffers only: the current row's
+   values, and per layer the row's input stream and states.
+3. Each step is a handful of matrix products: the current-row part of the
+   7 x 7 convolution (the 3 pixels to the left and the centre), one product
+   per LSTM layer for its whole pre-activation (input-to-state and
+   state-to-state windows concatenated against kernels concatenated once,
+   outside the loop), one per residual projection and two for the output
+   head (1 x 1 convolutions as matrix products).
+4. Sampling is Gumbel-max on noise drawn once per row:
+   `argmax(logits - log(-log u))` is a categorical draw, `u < sigmoid(l)` a
+   Bernoulli one. The uncached loop uses the same noise, so for one seed the
+   two loops draw the same images.
+
 Why the state after the last channel of a pixel is exact: colour group `g`
 of every feature at the current pixel sees channels `< g` of the pixel (mask
 A, then mask B keeps groups apart), so the step that samples channel `c`
@@ -31,27 +51,45 @@ __all__ = ["autoregressive_loop"]
 
 
 def _set_column(row, j, value):
-    """`row [B, W, D]` with column `j` replaced by `value [B, D]`."""
-    onehot = tf.one_hot(j, tf.shape(row)[1], dtype=row.dtype)[None, :, None]
-    return row * (1.0 - onehot) + onehot * value[:, None, :]
+    """`row [B, W, ...]` with column `j` replaced by `value [B, ...]`."""
+    onehot = tf.one_hot(j, tf.shape(row)[1], dtype=row.dtype)
+    onehot = tf.reshape(onehot, [1, -1] + [1] * (row.shape.rank - 2))
+    return row * (1.0 - onehot) + onehot * value[:, None]
 
 
-def _first_conv_pixel(net, x_padded, i, j):
-    """Mask-A 7x7 conv output at pixel `(i, j)`: `[B, 2h]`."""
-    conv = net.input_conv
-    window = x_padded[:, i : i + 4, j : j + 7]
-    y = tf.nn.conv2d(window, conv.masked_kernel()[:4], 1, "VALID")
-    return y[:, 0, 0] + conv.bias
+def _plus(x, bias):
+    """`x + bias` (None: no conditioning)."""
+    return x if bias is None else x + bias
 
 
-def _conv1x1(conv, x):
-    """A (masked) 1 x 1 `MaskedConv2D` applied to `[B, D]`."""
-    return tf.matmul(x, conv.masked_kernel()[0, 0]) + conv.bias
+def _flat_window(row, start, size):
+    """Columns `start..start+size-1` of `row [B, W, D]` as `[B, size * D]`."""
+    window = tf.slice(row, [0, start, 0], [-1, size, -1])
+    return tf.reshape(window, [-1, size * row.shape[-1]])
 
 
-def _taps(kernel, window):
-    """Sum over taps: `window [B, T, D_in]`, `kernel [T, D_in, D_out]`."""
-    return tf.einsum("btd,tde->be", window, kernel)
+class _Weights:
+    """The kernels a step multiplies with, masked and reshaped once."""
+
+    def __init__(self, net):
+        conv = net.input_conv
+        kernel = conv.masked_kernel()  # [7, 7, C, 2h]
+        channels = kernel.shape[2]
+        # Rows above the centre (once per row) and the centre row's 3 pixels
+        # to the left plus the centre (per step; right of it is masked).
+        self.above_kernel = kernel[:3]
+        self.row_kernel = tf.reshape(kernel[3, :4], [4 * channels, -1])
+        self.input_bias = conv.bias
+        self.projections = [(p.masked_kernel()[0, 0], p.bias) for p in net.projections]
+        self.head = [
+            (c.masked_kernel()[0, 0], c.bias)
+            for c in (net.hidden_conv, net.logits_conv)
+        ]
+
+    def head_logits(self, stream):
+        (k1, b1), (k2, b2) = self.head
+        hidden = tf.matmul(tf.nn.relu(stream), k1) + b1
+        return tf.matmul(tf.nn.relu(hidden), k2) + b2
 
 
 class _RowCache:
@@ -68,6 +106,32 @@ class _RowCache:
     """
 
     @staticmethod
+    def weights(net):
+        w = _Weights(net)
+        half = net.kernel_size // 2
+        w.gates = []
+        for lstm in net.lstms:
+            k_in = lstm.input_to_state.masked_kernel()[0, : half + 1]  # [h+1, 2u, 4u]
+            k_ss = lstm.state_to_state.kernel  # [k, u, 4u]
+            w.gates.append(
+                (
+                    tf.concat(
+                        [
+                            tf.reshape(k_in, [-1, k_in.shape[-1]]),
+                            tf.reshape(k_ss, [-1, k_ss.shape[-1]]),
+                        ],
+                        0,
+                    ),
+                    lstm.input_to_state.bias,
+                )
+            )
+        return w
+
+    @staticmethod
+    def context_biases(net, context):
+        return [lstm.context_bias(context) for lstm in net.lstms]
+
+    @staticmethod
     def init(net, batch, dtype):
         _, w, _ = net.image_shape
         half = net.kernel_size // 2
@@ -79,20 +143,27 @@ class _RowCache:
         return [dict(layer) for _ in net.lstms]
 
     @staticmethod
-    def pixel(net, x_padded, cache, i, j):
+    def pixel(net, weights, stream, cache, j, biases):
         k = net.kernel_size
         half = k // 2
-        stream = _first_conv_pixel(net, x_padded, i, j)  # [B, 2h]
         new = []
-        for lstm, proj, st in zip(net.lstms, net.projections, cache, strict=True):
+        for lstm, st, (kernel, bias), (p_kernel, p_bias), ctx in zip(
+            net.lstms, cache, weights.gates, weights.projections, biases, strict=True
+        ):
             # Column j of the padded input row is index j + half.
             inputs = _set_column(st["inputs"], j + half, stream)
-            window = tf.slice(inputs, [0, j, 0], [-1, half + 1, -1])
-            conv = lstm.input_to_state
-            gates = _taps(conv.masked_kernel()[0, : half + 1], window) + conv.bias
-            h_window = tf.slice(st["prev_h"], [0, j, 0], [-1, k, -1])
-            z = gates + _taps(lstm.state_to_state.kernel, h_window)
-            h, c = _lstm_update(z, st["prev_c"][:, j], lstm.units)
+            window = tf.concat(
+                [
+                    _flat_window(inputs, j, half + 1),
+                    _flat_window(st["prev_h"], j, k),
+                ],
+                -1,
+            )
+            z = _plus(tf.matmul(window, kernel) + bias, ctx)
+            c_prev = tf.reshape(
+                tf.slice(st["prev_c"], [0, j, 0], [-1, 1, -1]), [-1, lstm.units]
+            )
+            h, c = _lstm_update(z, c_prev, lstm.units)
             new.append(
                 {
                     "prev_h": st["prev_h"],
@@ -102,12 +173,12 @@ class _RowCache:
                     "inputs": inputs,
                 }
             )
-            stream = stream + _conv1x1(proj, h)
-        logits = net.head(stream[:, None, None])[:, 0, 0]
-        return logits, new
+            stream = stream + tf.matmul(h, p_kernel) + p_bias
+        return weights.head_logits(stream), new
 
     @staticmethod
-    def end_row(net, cache):
+    def end_row(net, weights, cache, biases):
+        del weights, biases
         half = net.kernel_size // 2
         return [
             {
@@ -131,47 +202,83 @@ class _DiagonalCache:
     """
 
     @staticmethod
+    def weights(net):
+        w = _Weights(net)
+        w.gates = []
+        for lstm in net.lstms:
+            l2r = lstm.left_to_right
+            k_ss = l2r.state_to_state.kernel  # [2, u, 4u]: (up, left)
+            w.gates.append(
+                (
+                    tf.concat(
+                        [l2r.input_to_state.masked_kernel()[0, 0], k_ss[0], k_ss[1]], 0
+                    ),
+                    l2r.input_to_state.bias,
+                )
+            )
+        return w
+
+    @staticmethod
+    def context_biases(net, context):
+        return [
+            (
+                lstm.left_to_right.context_bias(context),
+                lstm.right_to_left.context_bias(context),
+            )
+            for lstm in net.lstms
+        ]
+
+    @staticmethod
     def init(net, batch, dtype):
         _, w, _ = net.image_shape
-        z = tf.zeros([batch, w, net.hidden_units], dtype)
-        zi = tf.zeros([batch, w, 2 * net.hidden_units], dtype)
-        layer = {"l2r_prev": z, "l2r_h": z, "l2r_c": z, "r2l_prev": z, "inputs": zi}
+        units = net.hidden_units
+        z = tf.zeros([batch, w, units], dtype)
+        zl = tf.zeros([batch, w + 1, units], dtype)  # left-padded by one
+        zi = tf.zeros([batch, w, 2 * units], dtype)
+        layer = {
+            "l2r_prev": z,
+            "l2r_h": zl,
+            "l2r_c": zl,
+            "r2l_prev": z,
+            "inputs": zi,
+        }
         return [dict(layer) for _ in net.lstms]
 
     @staticmethod
-    def pixel(net, x_padded, cache, i, j):
-        stream = _first_conv_pixel(net, x_padded, i, j)  # [B, 2h]
+    def pixel(net, weights, stream, cache, j, biases):
         new = []
-        has_left = tf.cast(j > 0, stream.dtype)
-        jl = tf.maximum(j - 1, 0)
-        for lstm, proj, st in zip(net.lstms, net.projections, cache, strict=True):
-            l2r = lstm.left_to_right
-            gates = _conv1x1(l2r.input_to_state, stream)
-            h, c = l2r.pixel_step(
-                gates,
-                st["l2r_prev"][:, j],
-                st["l2r_h"][:, jl] * has_left,
-                st["l2r_c"][:, jl] * has_left,
-            )
+        for lstm, st, (kernel, bias), (p_kernel, p_bias), (ctx, _) in zip(
+            net.lstms, cache, weights.gates, weights.projections, biases, strict=True
+        ):
+            # l2r_h / l2r_c are left-padded: column j - 1 is index j (zero at
+            # j = 0, the boundary's zero state); column j is index j + 1.
+            h_left = _flat_window(st["l2r_h"], j, 1)
+            c_left = _flat_window(st["l2r_c"], j, 1)
+            h_up = _flat_window(st["l2r_prev"], j, 1)
+            z = tf.matmul(tf.concat([stream, h_up, h_left], -1), kernel) + bias
+            h, c = _lstm_update(_plus(z, ctx), c_left, lstm.units)
+            r2l_up = _flat_window(st["r2l_prev"], j, 1)
             new.append(
                 {
                     "l2r_prev": st["l2r_prev"],
-                    "l2r_h": _set_column(st["l2r_h"], j, h),
-                    "l2r_c": _set_column(st["l2r_c"], j, c),
+                    "l2r_h": _set_column(st["l2r_h"], j + 1, h),
+                    "l2r_c": _set_column(st["l2r_c"], j + 1, c),
                     "r2l_prev": st["r2l_prev"],
                     "inputs": _set_column(st["inputs"], j, stream),
                 }
             )
-            stream = stream + _conv1x1(proj, h + st["r2l_prev"][:, j])
-        logits = net.head(stream[:, None, None])[:, 0, 0]
-        return logits, new
+            stream = stream + tf.matmul(h + r2l_up, p_kernel) + p_bias
+        return weights.head_logits(stream), new
 
     @staticmethod
-    def end_row(net, cache):
+    def end_row(net, weights, cache, biases):
+        del weights
         new = []
-        for lstm, st in zip(net.lstms, cache, strict=True):
+        for lstm, st, (_, bias) in zip(net.lstms, cache, biases, strict=True):
             r2l = lstm.right_to_left
             gates = r2l.input_to_state(st["inputs"][:, None])[:, 0]  # [B, W, 4h]
+            if bias is not None:
+                gates = gates + bias[:, None, :]
             h_up = st["r2l_prev"]
             # Right to left along the row: state (i, j) reads (i, j + 1) and
             # (i - 1, j); zero right of the image.
@@ -187,7 +294,7 @@ class _DiagonalCache:
             row = tf.transpose(tf.reverse(hs, [0]), [1, 0, 2])
             new.append(
                 {
-                    "l2r_prev": st["l2r_h"],
+                    "l2r_prev": st["l2r_h"][:, 1:],
                     "l2r_h": st["l2r_h"],
                     "l2r_c": st["l2r_c"],
                     "r2l_prev": row,
@@ -197,7 +304,9 @@ class _DiagonalCache:
         return new
 
 
-def autoregressive_loop(net, known, num_known, seed, *, cached=True, with_logits=True):
+def autoregressive_loop(
+    net, known, num_known, seed, *, context=None, cached=True, with_logits=True
+):
     """Fills an image pixel by pixel, channel by channel.
 
     Args:
@@ -206,6 +315,8 @@ def autoregressive_loop(net, known, num_known, seed, *, cached=True, with_logits
         are kept, the rest are sampled.
       num_known: int32 scalar tensor, `0..H*W`.
       seed: stateless seed, shape `[2]` int32.
+      context: `[B, C]` for a conditional network (the same context at every
+        step: its per-layer biases are computed once), else None.
       cached: keep recurrent states (True) or re-run the network per step.
       with_logits: also collect the logits of every step (teacher forcing
         checks); sampling skips that work and returns an empty tensor.
@@ -222,59 +333,90 @@ def autoregressive_loop(net, known, num_known, seed, *, cached=True, with_logits
         logits_all = tf.zeros(tf.concat([tf.shape(image), [n_logits]], 0), dtype)
     else:
         logits_all = tf.zeros([0], dtype)
+    if context is not None:
+        context = tf.cast(context, dtype)
     kind = _RowCache if net.layer_type == "row" else _DiagonalCache
-    cache = kind.init(net, batch, dtype) if cached else 0
-    flat = height * width * channels
+    if cached:
+        cache = kind.init(net, batch, dtype)
+        weights = kind.weights(net)
+        biases = kind.context_biases(net, context)
+    else:
+        cache = 0
 
-    def sample_channel(logits_c, step_seed):
+    def draw(logits_c, noise_c):
+        """Gumbel-max (categorical) or threshold (Bernoulli) on uniform noise."""
         if n_logits == 1:  # Bernoulli
-            u = tf.random.stateless_uniform(
-                tf.shape(logits_c)[:1], step_seed, dtype=dtype
-            )
-            return tf.cast(u < tf.sigmoid(logits_c[:, 0]), dtype)
-        draw = tf.random.stateless_categorical(logits_c, 1, step_seed, dtype=tf.int32)
-        return tf.cast(draw[:, 0], dtype)
+            return tf.cast(noise_c[:, 0] < tf.sigmoid(logits_c[:, 0]), dtype)
+        gumbel = -tf.math.log(-tf.math.log(noise_c))
+        return tf.cast(tf.argmax(logits_c + gumbel, -1), dtype)
 
-    def pixel_body(i, j, image, logits_all, cache):
-        pos = i * width + j
-        keep = pos < num_known
-        for c in range(channels):
-            if cached:
-                x_padded = tf.pad(
-                    net.normalize(image), [[0, 0], [3, 0], [3, 3], [0, 0]]
-                )
-                logits, cache = kind.pixel(net, x_padded, cache, i, j)
-                logits = tf.reshape(logits, [batch, channels, n_logits])[:, c]
-            else:
-                logits = net(image)[:, i, j, c]
-            step_seed = tf.random.experimental.stateless_fold_in(
-                seed, pos * channels + c
-            )
-            value = tf.where(keep, image[:, i, j, c], sample_channel(logits, step_seed))
-            index = (i * width + j) * channels + c
-            onehot = tf.reshape(
-                tf.one_hot(index, flat, dtype=dtype), [height, width, channels]
-            )
-            image = image * (1.0 - onehot) + onehot * value[:, None, None, None]
-            if with_logits:
-                logits_all = (
-                    logits_all + onehot[..., None] * logits[:, None, None, None, :]
-                )
-        return image, logits_all, cache
+    def set_row(full, i, row):
+        """`full [B, H, ...]` with row `i` replaced by `row [B, ...]`."""
+        onehot = tf.one_hot(i, height, dtype=full.dtype)
+        onehot = tf.reshape(onehot, [1, height] + [1] * (full.shape.rank - 2))
+        return full * (1.0 - onehot) + onehot * row[:, None]
 
     def row_body(i, image, logits_all, cache):
-        def col_cond(j, *_):
-            return j < width
-
-        def col_body(j, image, logits_all, cache):
-            image, logits_all, cache = pixel_body(i, j, image, logits_all, cache)
-            return j + 1, image, logits_all, cache
-
-        _, image, logits_all, cache = tf.while_loop(
-            col_cond, col_body, (tf.constant(0), image, logits_all, cache)
+        known_row = tf.reshape(
+            tf.slice(image, [0, i, 0, 0], [-1, 1, -1, -1]), [-1, width, channels]
+        )
+        # Noise for the whole row, tiny and bounded away from 0 and 1.
+        noise = tf.random.stateless_uniform(
+            tf.stack([batch, width, channels, n_logits]),
+            tf.random.experimental.stateless_fold_in(seed, i),
+            minval=1e-7,
+            maxval=1.0 - 1e-7,
+            dtype=dtype,
         )
         if cached:
-            cache = kind.end_row(net, cache)
+            # The 7 x 7 mask-A conv's rows above row i, for the whole row.
+            x_padded = tf.pad(net.normalize(image), [[0, 0], [3, 0], [3, 3], [0, 0]])
+            window = tf.slice(x_padded, [0, i, 0, 0], [-1, 3, -1, -1])
+            above = tf.nn.conv2d(window, weights.above_kernel, 1, "VALID")
+            above = above[:, 0] + weights.input_bias  # [B, W, 2h]
+        row_logits = (
+            tf.zeros(tf.stack([batch, width, channels, n_logits]), dtype)
+            if with_logits
+            else logits_all
+        )
+
+        def col_body(j, row, row_logits, cache):
+            pos = i * width + j
+            keep = pos < num_known
+            for c in range(channels):
+                if cached:
+                    # Current row: 3 pixels to the left and the centre.
+                    padded = tf.pad(net.normalize(row), [[0, 0], [3, 0], [0, 0]])
+                    stream = _flat_window(above, j, 1) + tf.matmul(
+                        _flat_window(padded, j, 4), weights.row_kernel
+                    )
+                    logits, cache = kind.pixel(net, weights, stream, cache, j, biases)
+                else:
+                    logits = net(set_row(image, i, row), context=context)[:, i, j]
+                    logits = tf.reshape(logits, [batch, channels * n_logits])
+                logits = tf.reshape(logits, [batch, channels, n_logits])[:, c]
+                noise_c = tf.reshape(
+                    tf.slice(noise, [0, j, c, 0], [-1, 1, 1, -1]), [-1, n_logits]
+                )
+                given = tf.reshape(tf.slice(known_row, [0, j, c], [-1, 1, 1]), [-1])
+                value = tf.where(keep, given, draw(logits, noise_c))
+                onehot = tf.one_hot(j * channels + c, width * channels, dtype=dtype)
+                onehot = tf.reshape(onehot, [1, width, channels])
+                row = row * (1.0 - onehot) + onehot * value[:, None, None]
+                if with_logits:
+                    row_logits = row_logits + onehot[..., None] * logits[:, None, None]
+            return j + 1, row, row_logits, cache
+
+        _, row, row_logits, cache = tf.while_loop(
+            lambda j, *_: j < width,
+            col_body,
+            (tf.constant(0), known_row, row_logits, cache),
+        )
+        image = set_row(image, i, row)
+        if with_logits:
+            logits_all = set_row(logits_all, i, row_logits)
+        if cached:
+            cache = kind.end_row(net, weights, cache, biases)
         return i + 1, image, logits_all, cache
 
     _, image, logits_all, _ = tf.while_loop(

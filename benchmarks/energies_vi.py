@@ -1,16 +1,20 @@
 """Reverse-KL fits of the 2-D energies U1-U4 (Rezende & Mohamed 2015, table 1).
 
 Planar, radial and IAF flows with K = 2, 8, 32 steps, each fitted by
-`tfp_flows.flows.vi.fit_reverse_kl` (Adam, batch 256, energy annealed over the
-first half). Prints one table: the ELBO (a lower bound of log Z), log Z from a
-grid integral, and KL(q || p) = log Z - ELBO (20000 samples, with its standard
-error); saves a PNG of the fitted densities per energy.
+`tfp_flows.flows.vi.fit_reverse_kl` (Adam from 1e-2, batch 256, one XLA step;
+energy annealed over the first quarter at constant learning rate, then a cosine
+decay to 1e-4). Each fit is run `--restarts` times (initial weights and sampling
+seed `seed + r`) and the restart with the best ELBO on a 5000-sample selection
+set is kept: reverse KL has local optima (a single narrow mode of the wave),
+and picking by the objective is one rule for every row. Prints one table: the
+ELBO (a lower bound of log Z), log Z from a grid integral, and
+KL(q || p) = log Z - ELBO (20000 other samples, with its standard error); saves
+a PNG of the fitted densities per energy.
 
-The paper trains for 500k steps; this script runs `--steps` (default 1000) so
-the whole table takes ~10-15 minutes on a 2-core CPU. The claim to check is the
-trend: the planar rows improve with K.
+The paper trains for 500k steps; this script runs `--steps` (default 2000).
+The claim to check is the trend: the planar rows improve with K.
 
-    python benchmarks/energies_vi.py [--steps 1000] [--out benchmarks/out]
+    python benchmarks/energies_vi.py [--steps 2000] [--restarts 2]
 """
 
 import argparse
@@ -48,12 +52,13 @@ def density_grid(log_density, limit=4.0, n=150):
 
 def main(argv=None):
     parser = argparse.ArgumentParser()
-    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--ks", type=int, nargs="+", default=[2, 8, 32])
     parser.add_argument("--energies", nargs="+", default=list(ENERGIES))
     parser.add_argument("--flows", nargs="+", default=list(BUILDERS))
     parser.add_argument("--out", default="benchmarks/out")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--restarts", type=int, default=2)
     a = parser.parse_args(argv)
     out = pathlib.Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -63,9 +68,12 @@ def main(argv=None):
     import matplotlib.pyplot as plt
 
     rows = []
-    print(f"{a.steps} Adam steps per fit, batch 256, seed {a.seed}")
+    print(
+        f"{a.steps} Adam steps per fit, batch 256, seeds {a.seed}..."
+        f"{a.seed + a.restarts - 1} (best ELBO of {a.restarts} restarts)"
+    )
     header = (
-        "| energy | flow   |  K | ELBO   | log Z  | KL(q||p)        | seconds |\n"
+        "| energy | flow   |  K | ELBO   | log Z  | KL(q\\|\\|p)      | seconds |\n"
         "|--------|--------|---:|-------:|-------:|-----------------|--------:|"
     )
     for name in a.energies:
@@ -82,10 +90,20 @@ def main(argv=None):
             axes[i, 0].imshow(target, origin="lower", cmap="viridis")
             axes[i, 0].set_title(f"exp(-{name})", fontsize=8)
             for j, k in enumerate(a.ks):
-                tf.random.set_seed(a.seed)
-                flow = BUILDERS[kind](k, a.seed)
                 start = time.time()
-                fit_reverse_kl(flow, energy, num_steps=a.steps, seed=a.seed)
+                flow, best = None, -np.inf
+                for r in range(a.restarts):
+                    # Restarts differ in the initial weights and the sampling
+                    # seed; the one with the best ELBO on a selection sample
+                    # (independent of the reported estimate) is kept.
+                    tf.random.set_seed(a.seed + r)
+                    cand = BUILDERS[kind](k, a.seed + r)
+                    fit_reverse_kl(cand, energy, num_steps=a.steps, seed=a.seed + r)
+                    elbo = reverse_kl_estimate(
+                        cand, energy, log_z, num_samples=5000, seed=a.seed + 2
+                    )["elbo"]
+                    if flow is None or elbo > best:
+                        flow, best = cand, elbo
                 secs = time.time() - start
                 est = reverse_kl_estimate(flow, energy, log_z, seed=a.seed + 1)
                 rows.append(

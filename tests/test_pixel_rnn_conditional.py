@@ -41,9 +41,10 @@ def test_autoregressive_with_a_context_and_context_reaches_every_pixel(
         num_levels=4,
         layer_type=layer_type,
         num_layers=2,
-        hidden_units=3 if channels == 3 else 4,
-        output_units=6 if channels == 3 else 8,
+        hidden_units=6 if channels == 3 else 4,
+        output_units=12 if channels == 3 else 8,
         context_size=Z,
+        seed=5,  # fixed weights, whatever ran before
     )
     x = tf.constant(_images((H, W, channels)).astype("float32"))
     z = tf.constant(_context())
@@ -173,6 +174,13 @@ def test_context_errors():
         RowLSTM(4, context_size=1.5)
     with pytest.raises(ValueError, match=r"`context` is required"):
         DiagonalBiLSTM(4, context_size=2)(np.zeros((1, 3, 3, 2), "float32"))
+    row = RowLSTM(4, context_size=2)
+    out = row(np.zeros((1, 3, 3, 2), "float32"), context=np.ones((1, 2)))
+    assert out.shape == (1, 3, 3, 4)
+    with pytest.raises(
+        ValueError, match=r"`context`.*\[batch, 2\].*got shape \[1, 3\]"
+    ):
+        row(np.zeros((1, 3, 3, 2), "float32"), context=np.ones((1, 3)))
 
 
 def test_builder_records_context_size_and_keras_weights():

@@ -336,6 +336,8 @@ class RowLSTM(keras.layers.Layer):
 
     def call(self, inputs, context=None):
         """Runs the layer (`context [B, C]` for a conditional layer)."""
+        if context is not None:
+            context = tf.cast(tf.convert_to_tensor(context), self.compute_dtype)
         _check_layer_context(self, context, "RowLSTM")
         # [B, H, W, 4h], all rows at once
         gates = _add_context(
@@ -482,6 +484,8 @@ class DiagonalBiLSTM(keras.layers.Layer):
 
     def call(self, inputs, context=None):
         """Runs the layer (`context [B, C]` for a conditional layer)."""
+        if context is not None:
+            context = tf.cast(tf.convert_to_tensor(context), self.compute_dtype)
         _check_layer_context(self, context, "DiagonalBiLSTM")
         forward = self.left_to_right(inputs, context)
         backward = tf.reverse(self.right_to_left(tf.reverse(inputs, [2]), context), [2])

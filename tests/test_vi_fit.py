@@ -1,5 +1,5 @@
-"""flows.vi beyond doctests: near-identity start of deep planar stacks, the
-reverse-KL fit and its learning-rate schedule, the energies' input checks."""
+"""flows.vi beyond doctests: the reverse-KL fit and its learning-rate schedule,
+the energies' input checks."""
 
 import math
 
@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfp_flows.bijectors import PlanarFlow
 from tfp_flows.flows.vi import (
     ENERGIES,
     _AnnealThenCosine,
@@ -16,23 +15,6 @@ from tfp_flows.flows.vi import (
     planar_flow,
     reverse_kl_estimate,
 )
-
-
-def test_planar_step_starts_with_zero_log_det_and_small_u_hat():
-    for seed in range(5):
-        bij = PlanarFlow(3, seed=seed, dtype=tf.float64)
-        u_hat, w, _, c = bij.constrained_parameters()
-        # c = w^T u_hat = m(w^T u) = 0 and u_hat is orthogonal to w.
-        assert abs(float(c)) < 1e-12
-        assert abs(float(tf.reduce_sum(w * u_hat))) < 1e-12
-        assert float(tf.norm(u_hat)) < 1.0
-
-
-def test_deep_planar_stack_starts_near_the_base():
-    # Before the near-identity start, 32 steps drew samples with std ~0.004.
-    flow = planar_flow(2, num_layers=32, seed=0)
-    z = flow.sample(4000, seed=3).numpy()
-    np.testing.assert_allclose(z.std(0), [1.0, 1.0], atol=0.15)
 
 
 def test_fit_reverse_kl_fits_a_gaussian_energy():

@@ -12,31 +12,6 @@ __all__ = ["PlanarFlow"]
 _ACTIVATIONS = ("tanh", "leaky_relu")
 
 
-# m(a) = -1 + softplus(a) vanishes at a = log(e - 1).
-_M_ROOT = float(np.log(np.expm1(1.0)))
-
-
-def _near_identity_u(v, w):
-    """Raw `u` with `w^T u = log(e - 1)`, so `c = m(w^T u) = 0` and `u_hat = v_perp`.
-
-    Derivation (appendix A.1 reparameterization):
-
-        1. u = v + (log(e - 1) - w^T v) w / ||w||^2   gives   w^T u = log(e - 1).
-        2. m(log(e - 1)) = softplus(log(e - 1)) - 1 = log(e) - 1 = 0.
-        3. u_hat = u + (0 - w^T u) w / ||w||^2 = v - (w^T v) w / ||w||^2,
-
-    the part of the small random `v` orthogonal to `w`: the step starts as a
-    small shear with zero log-determinant. Raw `u ~ N(0, s)` instead gives
-    `c = m(w^T u) ~ m(0) = -0.31` and `||u_hat|| ~ 0.31 / ||w||` (~2 for s=0.1),
-    a contraction per step that a deep stack compounds: 32 steps start with
-    sample std ~0.004.
-    """
-    w_sq = float(np.dot(w, w))
-    if w_sq == 0.0:
-        return v
-    return v + (_M_ROOT - float(np.dot(w, v))) * w / w_sq
-
-
 class PlanarFlow(AmortizedBijector):
     """Planar flow (Rezende & Mohamed 2015, section 4.1 and appendix A.1).
 
@@ -74,11 +49,7 @@ class PlanarFlow(AmortizedBijector):
       negative_slope: leaky ReLU's slope for negative inputs, in `(0, 1]`.
       context_size: C for amortized parameters, or None for own weights.
       context: a context `[C]` or `[..., C]` to bind (amortized only).
-      init_scale: std of the normal initial `w` and of the random `v` whose
-        part orthogonal to `w` is the initial `u_hat` (b starts at 0); raw
-        `u` is set so that `w^T u_hat = 0`: every step starts near the
-        identity with zero log-determinant, so deep stacks do not start
-        collapsed.
+      init_scale: std of the normal initial `u` and `w` (b starts at 0).
       seed: integer seed of the initial weights.
       weight_store: share the weights of another `PlanarFlow` (internal to
         `with_context`; pass None).
@@ -153,12 +124,10 @@ class PlanarFlow(AmortizedBijector):
             )
         d = self._event_size
         rng = np.random.default_rng(self._seed)
-        v = rng.normal(scale=init_scale, size=[d])
-        w = rng.normal(scale=init_scale, size=[d])
         self._setup_parameters(
             {
-                "u": ([d], _near_identity_u(v, w)),
-                "w": ([d], w),
+                "u": ([d], rng.normal(scale=init_scale, size=[d])),
+                "w": ([d], rng.normal(scale=init_scale, size=[d])),
                 "b": ([], np.zeros([])),
             },
             store=weight_store,

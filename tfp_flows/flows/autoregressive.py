@@ -285,6 +285,9 @@ def maf(
       hidden_units: hidden sizes of every MADE.
       transform: `'affine'` or `'gated'` (see `tfp_flows.bijectors.MAF`).
       permutation: between layers: `'reverse'`, `'random'` (seeded) or None.
+        With a fixed `input_order` and one mask set, the permutations are
+        folded into the MADE orderings (the same model, no `tfb.Permute`
+        gathers between layers); see `_fold_permutations`.
       actnorm: add an ActNorm (vectors) after each MAF layer in the forward
         direction, i.e. before it on the data side; initialize it with
         `tfp_flows.flows.initialize_act_norms(flow, data)`.

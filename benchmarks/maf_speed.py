@@ -31,7 +31,11 @@ LAYERS, HIDDEN = 5, [64, 64]
 def tfp_maf(d):
     bijectors = []
     for i in range(LAYERS):
-        net = tfb.AutoregressiveNetwork(params=2, hidden_units=HIDDEN, event_shape=[d])
+        # activation: TFP's default is None (a linear MADE); ours uses ReLU,
+        # so TFP gets ReLU too for equal models.
+        net = tfb.AutoregressiveNetwork(
+            params=2, hidden_units=HIDDEN, event_shape=[d], activation="relu"
+        )
         bijectors.append(tfb.MaskedAutoregressiveFlow(net, name=f"tfp_maf_{i}"))
         if i < LAYERS - 1:
             bijectors.append(tfb.Permute(np.arange(d)[::-1].astype(np.int32)))

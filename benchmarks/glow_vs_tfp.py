@@ -90,6 +90,37 @@ def build(which, width):
     return tfd.TransformedDistribution(base, bij)
 
 
+def initialize(which, dist, x):
+    """ActNorm data-dependent initialization from the batch `x`."""
+    import tensorflow as tf
+
+    if which == "ours":
+        from tfp_flows.flows import initialize_act_norms
+
+        initialize_act_norms(dist, tf.identity(x))
+    else:
+        dist.log_prob(tf.identity(x))  # ActNorm data-dependent init on first call
+
+
+def make_train_step(dist):
+    """An XLA training step: plain SGD on -mean(log_prob)."""
+    import tensorflow as tf
+
+    tvars = dist.trainable_variables
+
+    @tf.function(jit_compile=True)
+    def train_step(t):
+        with tf.GradientTape() as tape:
+            loss = -tf.reduce_mean(dist.log_prob(t))
+        grads = tape.gradient(loss, tvars)
+        for v, g in zip(tvars, grads, strict=True):
+            if g is not None:
+                v.assign_sub(1e-4 * g)
+        return loss
+
+    return train_step
+
+
 def worker(which, width, batch, quick):
     """Measures one model; prints one JSON line."""
     import numpy as np
@@ -100,12 +131,7 @@ def worker(which, width, batch, quick):
     x = tf.random.stateless_uniform([batch, *SHAPE], seed=[1, 2]) - 0.5
     dist = build(which, width)
     res = {"which": which}
-    if which == "ours":
-        from tfp_flows.flows import initialize_act_norms
-
-        initialize_act_norms(dist, tf.identity(x))
-    else:
-        dist.log_prob(tf.identity(x))  # ActNorm data-dependent init on first call
+    initialize(which, dist, x)
     tvars = dist.trainable_variables
     res["params"] = int(sum(int(np.prod(v.shape)) for v in tvars))
     res["n_vars"] = len(tvars)
@@ -133,17 +159,7 @@ def worker(which, width, batch, quick):
     _first_call(fx, x)
     res["xla_s"] = _median_time(fx, x, reps)
 
-    # XLA training step: plain SGD on -mean(log_prob)
-    @tf.function(jit_compile=True)
-    def train_step(t):
-        with tf.GradientTape() as tape:
-            loss = -tf.reduce_mean(dist.log_prob(t))
-        grads = tape.gradient(loss, tvars)
-        for v, g in zip(tvars, grads, strict=True):
-            if g is not None:
-                v.assign_sub(1e-4 * g)
-        return loss
-
+    train_step = make_train_step(dist)
     with tf.GradientTape() as tape:
         loss = -tf.reduce_mean(dist.log_prob(tf.identity(x)))
     res["vars_without_grad"] = sum(
@@ -167,30 +183,14 @@ def head_to_head(width, batch, quick):
     fns = {}
     for which in ("ours", "tfp"):
         dist = build(which, width)
-        if which == "ours":
-            from tfp_flows.flows import initialize_act_norms
-
-            initialize_act_norms(dist, tf.identity(x))
-        else:
-            dist.log_prob(tf.identity(x))  # ActNorm data-dependent init
+        initialize(which, dist, x)
 
         def log_prob(t, dist=dist):
             return dist.log_prob(t)
 
         fns[which, "xla"] = tf.function(log_prob, jit_compile=True)
         fns[which, "function"] = tf.function(log_prob)
-        tvars = dist.trainable_variables
-
-        @tf.function(jit_compile=True)
-        def train_step(t, dist=dist, tvars=tvars):
-            with tf.GradientTape() as tape:
-                loss = -tf.reduce_mean(dist.log_prob(t))
-            grads = tape.gradient(loss, tvars)
-            for v, g in zip(tvars, grads, strict=True):
-                v.assign_sub(1e-4 * g)
-            return loss
-
-        fns[which, "train"] = train_step
+        fns[which, "train"] = make_train_step(dist)
     for f in fns.values():  # compile and warm up
         f(x).numpy()
         f(x).numpy()

@@ -25,6 +25,7 @@ from tfp_flows.internal.checks import check_positive_int, shape_str
 from tfp_flows.internal.keras import keras_layers_of
 from tfp_flows.internal.specs import register_builder
 from tfp_flows.nn.made import MADE
+from tfp_flows.nn.made import made_degrees
 
 tfd = tfp.distributions
 
@@ -127,18 +128,9 @@ def _fold_permutations(d, k, perms, input_order, num_masks):
     fixed = not (isinstance(input_order, str) and input_order == "random")
     if num_masks != 1 or not fixed or all(p is None for p in perms):
         return [input_order] * k, None
-    # The layer's own ordering: position of each coordinate of its frame.
-    if isinstance(input_order, str):
-        if input_order == "left-to-right":
-            own = np.arange(d)
-        elif input_order == "right-to-left":
-            own = np.arange(d)[::-1].copy()
-        else:  # let MADE raise its own clear error
-            return [input_order] * k, None
-    else:
-        own = np.asarray(input_order)
-        if own.shape != (d,) or sorted(own.tolist()) != list(range(d)):
-            return [input_order] * k, None
+    # The layer's own ordering: position of each coordinate of its frame
+    # (MADE's degree minus one; invalid orders raise MADE's own error).
+    own = made_degrees(d, [], input_order=input_order)[0] - 1
     # `pos[m]`: the data coordinate of coordinate m of layer i's frame. The
     # last layer acts on the data; `tfb.Permute` maps v to y = v[perm], so
     # frame i-1 relates to frame i by pos_{i-1}[perm] = pos_i.

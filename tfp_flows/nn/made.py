@@ -666,20 +666,9 @@ class MADE(keras.layers.Layer):
         n = tf.shape(x2)[0]
         weights = self._weights_now()  # masked once, outside the loop
         terms = self._context_terms(context, n, shape[:-1])
-        biases = [tf.convert_to_tensor(b) for b in self.biases]
-        out_bias = tf.convert_to_tensor(self.output_bias)
 
         def params_of(w):
-            kernels, out_kernel, direct = weights
-            h = w
-            for kernel, bias, ct in zip(kernels, biases, terms, strict=True):
-                a = tf.matmul(h, kernel) + bias
-                if ct is not None:
-                    a = a + ct
-                h = self.activation(a)
-            out = tf.matmul(h, out_kernel) + out_bias
-            if direct is not None:
-                out = out + tf.matmul(w, direct)
+            out = self._flat_params(w, terms, weights)
             return [out[:, j * d : (j + 1) * d] for j in range(self.num_params)]
 
         def body(t, w, ldj):

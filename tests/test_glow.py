@@ -112,11 +112,35 @@ def test_conv1x1_singular_weight_raises_under_validate_args():
         lu.forward(tf.ones([1, 2, 2, 2]))
 
 
-def test_conv1x1_singular_weight_without_validation_gives_minus_inf_logdet():
+def test_conv1x1_singular_weight_without_validation_gives_infinite_logdet():
     conv = fb.Invertible1x1Conv(2, lu_decomposition=False, seed=0)
     conv.trainable_variables[0].assign([[1.0, 2.0], [2.0, 4.0]])
-    ldj = conv.forward_log_det_jacobian(tf.ones([1, 2, 2, 2]), event_ndims=3)
-    assert np.isneginf(ldj.numpy()).all()
+    # log_prob's direction z = W x collapses volume: log|det| = -inf.
+    ildj = conv.inverse_log_det_jacobian(tf.ones([1, 2, 2, 2]), event_ndims=3)
+    assert np.isneginf(ildj.numpy()).all()
+    fldj = conv.forward_log_det_jacobian(tf.ones([1, 2, 2, 2]), event_ndims=3)
+    assert np.isposinf(fldj.numpy()).all()
+
+
+def test_conv1x1_log_prob_direction_applies_w_as_glows_encoder():
+    # Glow (section 3.2) encodes with z = W x per pixel, log-det h*w*log|det W|;
+    # our `inverse` is that direction, so log_prob never inverts a matrix.
+    x = tf.random.stateless_normal([2, 3, 4, 5], seed=[3, 4], dtype=tf.float64)
+    for lu in (True, False):
+        conv = fb.Invertible1x1Conv(5, lu_decomposition=lu, seed=2, dtype=tf.float64)
+        w = np.random.RandomState(1).normal(size=(5, 5))
+        if lu:
+            conv._lower_upper.assign(np.tril(w, -1) + np.triu(w, 1))
+            conv._log_s.assign(np.linspace(-0.5, 0.9, 5))
+        else:
+            conv.trainable_variables[0].assign(w)
+        w = conv.weight_matrix().numpy()
+        z = conv.inverse(x).numpy()
+        np.testing.assert_allclose(z, np.einsum("ij,nhwj->nhwi", w, x.numpy()), rtol=1e-12)
+        ildj = conv.inverse_log_det_jacobian(x, event_ndims=3).numpy()
+        np.testing.assert_allclose(ildj, 3 * 4 * np.linalg.slogdet(w)[1], rtol=1e-10)
+        back = conv.forward(tf.constant(z)).numpy()
+        np.testing.assert_allclose(back, x.numpy(), atol=1e-10)
 
 
 # -- coupling ---------------------------------------------------------------

@@ -54,37 +54,46 @@ def _unit_triangular_inverse(strict):
 class Invertible1x1Conv(FusedBijector):
     """Invertible 1x1 convolution (Glow, Kingma & Dhariwal 2018, section 3.2).
 
-    Mixes the channels of `[..., H, W, C]` images with a learned matrix `W`:
+    Mixes the channels of `[..., H, W, C]` images with a learned matrix `W`.
+    Written, like `AffineCoupling`, in the data-to-latent direction (the
+    bijector's `inverse`, the one `log_prob` uses), exactly as Glow's encoder:
 
-        forward:  y[h, w, :] = W @ x[h, w, :]
-        inverse:  x[h, w, :] = W^{-1} @ y[h, w, :]
-        log|det J_forward| = H * W * log|det W|
+        inverse:  z[h, w, :] = W @ x[h, w, :]
+                  log|det J_inverse| = H * W * log|det W|
+        forward:  x[h, w, :] = W^{-1} @ z[h, w, :]   (sampling)
+
+    So density evaluation and training never invert a matrix; only sampling
+    does (TFP's `tfb.Glow` makes the same choice).
 
     Two parameterizations:
 
     * `lu_decomposition=False` (plain): `W` is one trainable `C x C` weight;
-      the log-det uses `slogdet(W)` and the inverse `W^{-1}`.
+      the log-det uses `slogdet(W)` and sampling `W^{-1}`.
     * `lu_decomposition=True` (default, Glow's LU form):
       `W = P @ L @ (U + diag(sign_s * exp(log_s)))`, with `P` a fixed
       permutation, `L` unit lower triangular, `U` strictly upper triangular and
-      `sign_s` fixed; log-det `H * W * sum(log_s)`, and the inverse from the
-      triangular factors (`W^{-1} = U'^{-1} L^{-1} P^T`), never a general
-      inverse: each triangular inverse is the finite series of a nilpotent
-      matrix, a few C x C matmuls (XLA turns `triangular_solve` into loops).
+      `sign_s` fixed; log-det `H * W * sum(log_s)`. Sampling uses
+      `W^{-1} = U'^{-1} L^{-1} P^T` from the triangular factors, never a
+      general inverse: each triangular inverse is the finite series of a
+      nilpotent matrix, a few C x C matmuls (XLA turns `triangular_solve`
+      into loops).
 
     Both start from a random rotation (seeded), so `log|det W| = 0` at init.
 
-    A singular `W` (plain form) gives `-inf` log-det; with `validate_args=True`
-    `forward`/`inverse` raise `InvalidArgumentError` instead. In the LU form `W`
-    is singular only if `exp(log_s)` underflows to 0, which `validate_args`
-    also catches.
+    A singular `W` (plain form) gives an infinite log-det; with
+    `validate_args=True` `forward`/`inverse` raise `InvalidArgumentError`
+    instead. In the LU form `W` is singular only if `exp(log_s)` underflows to
+    0, which `validate_args` also catches.
 
     #### Examples
 
     >>> conv = Invertible1x1Conv(3, seed=0)
     >>> x = tf.random.stateless_normal([2, 4, 4, 3], seed=[1, 2])
-    >>> y = conv.forward(x)
-    >>> bool(tf.reduce_max(tf.abs(conv.inverse(tf.identity(y)) - x)) < 1e-5)
+    >>> z = conv.inverse(x)  # z = W x, per pixel
+    >>> w = conv.weight_matrix()
+    >>> bool(tf.reduce_max(tf.abs(z - tf.einsum("ij,nhwj->nhwi", w, x))) < 1e-5)
+    True
+    >>> bool(tf.reduce_max(tf.abs(conv.forward(tf.identity(z)) - x)) < 1e-5)
     True
 
     #### References
@@ -188,8 +197,8 @@ class Invertible1x1Conv(FusedBijector):
         logabsdet = _logabsdet(tf.convert_to_tensor(self._kernel))
         return [tf.debugging.assert_all_finite(logabsdet, msg)]
 
-    def _matrices(self):
-        """(W, W^{-1}, log|det W|)."""
+    def _inverse_matrix(self):
+        """`(W^{-1}, log|det W|)`: the matrix sampling applies."""
         if self._lu:
             p, lower, upper, log_s = self._lu_factors()
             w = p @ lower @ upper
@@ -208,9 +217,13 @@ class Invertible1x1Conv(FusedBijector):
             # One Newton-Schulz step, X <- X (2I - W X), squares the rounding
             # error the series accumulates for larger C in float32.
             w_inv = w_inv @ (2.0 * eye - w @ w_inv)
-            return w, w_inv, tf.reduce_sum(log_s)
+            return w_inv, tf.reduce_sum(log_s)
         w = tf.convert_to_tensor(self._kernel)
-        return w, tf.linalg.inv(w), _logabsdet(w)
+        return tf.linalg.inv(w), _logabsdet(w)
+
+    def _matrix(self):
+        """`(W, log|det W|)`: the matrix density evaluation applies."""
+        return self.weight_matrix(), self._logdet()
 
     def _check(self, x, arg_name):
         checks.check_float_dtype(x, arg_name, "Invertible1x1Conv", self._dtype_weights)
@@ -227,17 +240,34 @@ class Invertible1x1Conv(FusedBijector):
         ldj = sign * logdet * tf.cast(shape[-3] * shape[-2], x.dtype)
         return y, tf.zeros_like(x[..., 0, 0, 0]) + ldj
 
+    def _logdet(self):
+        if self._lu:
+            return tf.reduce_sum(tf.convert_to_tensor(self._log_s))
+        return _logabsdet(tf.convert_to_tensor(self._kernel))
+
+    def _ldj_only(self, t, arg_name, sign):
+        # The log-det needs only `t`'s shape, never the matrix inverse (so a
+        # singular plain `W` gives an infinite log-det rather than an error).
+        self._check(t, arg_name)
+        with tf.control_dependencies(self._assertions()):
+            shape = tf.shape(t)
+            ldj = sign * self._logdet() * tf.cast(shape[-3] * shape[-2], t.dtype)
+            return tf.zeros_like(t[..., 0, 0, 0]) + ldj
+
+    def _forward_log_det_jacobian(self, x):
+        return self._ldj_only(x, "x", -1.0)
+
+    def _inverse_log_det_jacobian(self, y):
+        return self._ldj_only(y, "y", 1.0)
+
     def _forward_and_log_det(self, x):
         self._check(x, "x")
         with tf.control_dependencies(self._assertions()):
-            if self._lu:
-                p, lower, upper, log_s = self._lu_factors()
-                return self._apply(x, p @ lower @ upper, tf.reduce_sum(log_s), 1.0)
-            w = tf.convert_to_tensor(self._kernel)
-            return self._apply(x, w, _logabsdet(w), 1.0)
+            w_inv, logdet = self._inverse_matrix()
+            return self._apply(x, w_inv, logdet, -1.0)
 
     def _inverse_and_log_det(self, y):
         self._check(y, "y")
         with tf.control_dependencies(self._assertions()):
-            _, w_inv, logdet = self._matrices()
-            return self._apply(y, w_inv, logdet, -1.0)
+            w, logdet = self._matrix()
+            return self._apply(y, w, logdet, 1.0)

@@ -221,38 +221,67 @@ def test_context_broadcasts_over_leading_dims():
     np.testing.assert_allclose(ldj, ldj_ref, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("order", ["left-to-right", [3, 0, 4, 1, 2]])
-def test_solve_full_pass_and_incremental_agree(order):
-    """`solve` re-runs the whole network per step for small D and updates
-    incrementally above `full_pass_up_to`; both give the fixed point."""
+@pytest.mark.parametrize(
+    "order, conditional, hidden",
+    [
+        ("left-to-right", True, [16, 16]),
+        ([3, 0, 4, 1, 2], True, [16, 16]),
+        ("right-to-left", False, [13, 7]),  # uneven degree blocks: padding
+        ([1, 4, 0, 2, 3], False, [9]),
+    ],
+)
+def test_solve_strategies_agree(order, conditional, hidden):
+    """`solve` has three strategies: by degree blocks (fixed masks, the
+    default), whole-network passes (D <= `full_pass_up_to`) and the
+    per-dimension incremental update. All give the same fixed point."""
     made = _made(
-        context_size=2,
+        context_size=2 if conditional else None,
         direct_connections=True,
         input_order=order,
-        hidden_units=[16, 16],
+        hidden_units=hidden,
         output_initializer="glorot_uniform",
     )
+    assert made._degrees_fixed  # fixed masks: blocks is the default strategy
     rng = np.random.RandomState(1)
-    x = tf.constant(rng.normal(size=(6, D)), tf.float32)
-    c = tf.constant(rng.normal(size=(6, 2)), tf.float32)
+    x = tf.constant(rng.normal(size=(3, 2, D)), tf.float32)
+    c = tf.constant(rng.normal(size=(3, 2, 2)), tf.float32) if conditional else None
 
     def step(known_d, params_d):
         log_scale = tf.tanh(params_d[1])
         return known_d * tf.exp(log_scale) + params_d[0], log_scale
 
-    assert D <= made.full_pass_up_to
-    w_full, ldj_full = tf.function(
-        lambda x, c: made.solve(step, x, context=c), jit_compile=True
-    )(x, c)
-    made.full_pass_up_to = 0
-    try:
-        w_inc, ldj_inc = made.solve(step, x, context=c)
-    finally:
-        made.full_pass_up_to = 16
-    np.testing.assert_allclose(w_full, w_inc, rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(ldj_full, ldj_inc, rtol=1e-5, atol=1e-5)
+    def solve(x, c):
+        return made.solve(step, x, context=c)
+
+    results, grads = {}, {}
+    for name, blocks, full_up_to in (
+        ("blocks", True, 16), ("full", False, 16), ("incremental", False, 0)
+    ):
+        made.solve_by_blocks, made.full_pass_up_to = blocks, full_up_to
+        try:
+            with tf.GradientTape() as tape:
+                results[name] = solve(x, c)
+                loss = tf.reduce_sum(results[name][0] ** 2) + tf.reduce_sum(
+                    results[name][1]
+                )
+            grads[name] = [
+                tf.convert_to_tensor(g)
+                for g in tape.gradient(loss, made.trainable_weights)
+            ]
+            if name == "blocks":
+                xla = tf.function(solve, jit_compile=True)(x, c)
+                np.testing.assert_allclose(xla[0], results[name][0], rtol=1e-5, atol=1e-5)
+                np.testing.assert_allclose(xla[1], results[name][1], rtol=1e-5, atol=1e-5)
+        finally:
+            made.solve_by_blocks, made.full_pass_up_to = True, 16
+    w, ldj = results["blocks"]
+    assert w.shape == x.shape and ldj.shape == x.shape[:-1]
+    for name in ("full", "incremental"):
+        np.testing.assert_allclose(w, results[name][0], rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(ldj, results[name][1], rtol=1e-5, atol=1e-5)
+        for g, g_ref in zip(grads["blocks"], grads[name], strict=True):
+            np.testing.assert_allclose(g, g_ref, rtol=1e-4, atol=1e-4)
     # And it is the fixed point: w = step(x, params(w)).
-    shift, raw = made.params(w_full, context=c)
-    np.testing.assert_allclose(
-        w_full, x * tf.exp(tf.tanh(raw)) + shift, rtol=1e-5, atol=1e-5
-    )
+    shift, raw = made.params(w, context=c)
+    np.testing.assert_allclose(w, x * tf.exp(tf.tanh(raw)) + shift, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(ldj, tf.reduce_sum(tf.tanh(raw), -1), rtol=1e-5, atol=1e-5)

@@ -23,11 +23,26 @@ from collections.abc import Sequence
 
 import numpy as np
 import tensorflow as tf
+from tensorflow.compiler.tf2xla.python import xla
 
 from tfp_flows.internal.checks import check_float_dtype, check_positive_int, shape_str
 from tfp_flows.internal.keras import keras
 
 __all__ = ["MADE", "made_degrees", "made_masks"]
+
+
+def _dynamic_update_slice_grad(op, grad):
+    """Gradient of `XlaDynamicUpdateSlice` (TF registers none)."""
+    update, indices = op.inputs[1], op.inputs[2]
+    d_operand = xla.dynamic_update_slice(grad, tf.zeros_like(update), indices)
+    d_update = tf.slice(grad, indices, tf.shape(update))
+    return d_operand, d_update, None
+
+
+try:
+    tf.RegisterGradient("XlaDynamicUpdateSlice")(_dynamic_update_slice_grad)
+except KeyError:  # registered already (by TensorFlow or another library)
+    pass
 
 _ORDERS = ("left-to-right", "right-to-left", "random")
 _HIDDEN = ("equal", "random")
@@ -245,6 +260,9 @@ class MADE(keras.layers.Layer):
         # (few large ops beat many small ones there), and updates only what
         # each step needs above it (see `solve`).
         self.full_pass_up_to = 16
+        # `solve` computes each hidden unit once, in degree order, when the
+        # masks are fixed (see `_solve_blocks`); False: the paths below.
+        self.solve_by_blocks = True
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.output_initializer = keras.initializers.get(
             output_initializer
@@ -252,6 +270,16 @@ class MADE(keras.layers.Layer):
             else keras.initializers.TruncatedNormal(stddev=0.01, seed=self.seed)
         )
         degrees = self._draw_degrees(self.seed)  # validates the options
+        # Degrees that never change (one mask set, no random option: then
+        # `resample_masks` redraws the same masks): `solve` can then lay the
+        # weights out by degree once per call (see `_solve_blocks`).
+        fixed = (
+            self.num_masks == 1
+            and not (isinstance(input_order, str) and input_order == "random")
+            and hidden_degrees == "equal"
+            and len(self.hidden_units) > 0
+        )
+        self._degrees_fixed = fixed
         self._build_weights(degrees)
 
     # -- masks -------------------------------------------------------------
@@ -289,6 +317,13 @@ class MADE(keras.layers.Layer):
     def _build_weights(self, degrees):
         d, p, k = self.event_size, self.num_params, self.num_masks
         hidden_m, out_m, direct_m, orders, in_deg = self._mask_values(degrees)
+        # Fixed masks are also kept as constants: reading them from the mask
+        # variables on every call costs XLA arguments and per-call work.
+        self._constant_masks = (
+            ([m[0] for m in hidden_m], out_m[0], direct_m[0])
+            if self._degrees_fixed
+            else None
+        )
 
         def const(value, dtype=None):
             def init(shape, dtype=dtype):  # noqa: ARG001
@@ -435,6 +470,19 @@ class MADE(keras.layers.Layer):
 
     def _weights_now(self):
         """Masked weights of the current mask set."""
+        if self._constant_masks is not None:
+            hidden_m, out_m, direct_m = self._constant_masks
+
+            def masked(kernel, mask):
+                return kernel * tf.constant(mask, kernel.dtype)
+
+            return (
+                [masked(k, m) for k, m in zip(self.kernels, hidden_m, strict=True)],
+                masked(self.output_kernel, out_m),
+                masked(self.direct_kernel, direct_m)
+                if self.direct_connections
+                else None,
+            )
         kernels = [
             k * self._select(m)
             for k, m in zip(self.kernels, self.hidden_masks, strict=True)
@@ -566,9 +614,18 @@ class MADE(keras.layers.Layer):
         in the ordering, in a `tf.while_loop` that compiles under XLA. Step
         `t` fills dimension `d = order[t]`, whose parameters depend only on
         dimensions already filled, so the result is exact after `D` steps.
-        Per step the first hidden layer is updated by a rank-1 term
-        (`a += w_d * W[d]`) and only the `num_params` output columns of `d`
-        are computed, instead of the full network.
+
+        Three strategies, all exact:
+
+        * fixed masks (one mask set, no random option; `solve_by_blocks`,
+          the default): step `t` computes only the hidden units of degree
+          `t` of each layer, then the parameters of the next dimension, so
+          the whole solve costs the FLOPs of one network pass (TFP's MAF
+          runs the whole network `D` times); see `_solve_blocks`;
+        * otherwise, for `D <= full_pass_up_to`: `D` whole-network passes;
+        * otherwise: per step the first hidden layer is updated by a rank-1
+          term (`a += w_d * W[d]`) and only the `num_params` output columns
+          of `d` are computed.
 
         Args:
           step_fn: `step_fn(known_d, params_d) -> (w_d, log_det_d)` with
@@ -582,6 +639,8 @@ class MADE(keras.layers.Layer):
         """
         x = tf.convert_to_tensor(known, dtype_hint=self.variable_dtype)
         context = self._check_inputs(x, context)
+        if self._degrees_fixed and self.solve_by_blocks:
+            return self._solve_blocks(step_fn, x, context)
         if self.event_size <= self.full_pass_up_to:
             return self._solve_full(step_fn, x, context)
         d, p = self.event_size, self.num_params
@@ -648,6 +707,146 @@ class MADE(keras.layers.Layer):
                 lambda t, *_: t < d, body, state, maximum_iterations=d
             )
         return tf.reshape(tf.transpose(w_t), shape), tf.reshape(ldj, shape[:-1])
+
+    def _block_layout(self):
+        """Numpy index arrays of the degree-major layout `_solve_blocks` uses.
+
+        Returns `(order, low, blocks)`: `order[t]` is the input dimension of
+        degree `t + 1`; `low` the smallest hidden degree (0 with a context,
+        else 1, or 0 when D = 1); `blocks[l]` is `(B_l, index)`, `index` of
+        shape `[(D - low) * B_l]` listing hidden layer `l`'s units of degree
+        `low`, then `low + 1`, ..., `D - 1`, each degree padded to `B_l`
+        entries with `H_l` (a zero unit).
+        """
+        d = self.event_size
+        degrees = made_degrees(
+            d,
+            self.hidden_units,
+            input_order=self._input_order_arg,
+            hidden_degrees=self.hidden_degrees,
+            conditional=self.context_size is not None,
+        )
+        order = np.argsort(degrees[0])
+        low = int(min(deg.min() for deg in degrees[1:]))
+        blocks = []
+        for units, deg in zip(self.hidden_units, degrees[1:], strict=True):
+            groups = [np.flatnonzero(deg == k) for k in range(low, d)]
+            b = max(len(g) for g in groups)
+            index = np.full([d - low, b], units, np.int32)
+            for k, g in enumerate(groups):
+                index[k, : len(g)] = g
+            blocks.append((b, index.reshape(-1)))
+        return order, low, blocks
+
+    def _solve_blocks(self, step_fn, x, context):
+        """`solve` computing every hidden unit once: the cost of one pass.
+
+        A unit of degree `k` depends only on inputs of degree <= k, and the
+        output of the input of degree `k + 1` only on units of degree <= k.
+        So step `k` computes the units of degree `k` of each layer, in
+        order, then the parameters of the dimension of degree `k + 1`, then
+        that dimension. The weights are laid out by degree once per call,
+        outside the loop (rows and columns gathered, each degree padded with
+        zero units to a block of `B_l`), so a step reads one contiguous block
+        per layer, `[B_l, rows] x [rows, N]` (units not computed yet are 0
+        and masked anyway), and writes its `B_l` new units in place. Over the
+        `D` steps these are the FLOPs of one network pass (plus the padding),
+        where `D` passes of the whole network (TFP's MAF sampling) cost `D`
+        times that.
+        """
+        d, p = self.event_size, self.num_params
+        order, low, blocks = self._block_layout()
+        nb = d - low  # blocks (= loop steps); degree `low + j` is block `j`
+        shape = tf.shape(x)
+        x2 = tf.reshape(x, [-1, d])
+        n = tf.shape(x2)[0]
+        dtype = x2.dtype
+        kernels, out_kernel, direct = self._weights_now()
+        terms = self._context_terms(context, n, shape[:-1])
+
+        def pad_gather(t, index, axis):
+            # Gather along `axis`; index `t.shape[axis]` is a zero entry.
+            pad = [[0, 0]] * t.shape.rank
+            pad[axis % t.shape.rank] = [0, 1]
+            return tf.gather(tf.pad(t, pad), index, axis=axis)
+
+        def by_step(t, b):
+            # [rows, k * b] -> [k, b, rows]: step j's columns (block j),
+            # transposed for the feature-major products below.
+            return tf.transpose(tf.reshape(t, [tf.shape(t)[0], -1, b]), [1, 2, 0])
+
+        # Output columns degree-major: column t * P + j is parameter j of the
+        # dimension of degree t + 1 (the kernel's own layout is j * D + dim).
+        out_index = (np.arange(p)[None, :] * d + order[:, None]).reshape(-1)
+        step_kernels, step_adds = [], []
+        for i, (kernel, bias, term) in enumerate(
+            zip(kernels, self.biases, terms, strict=True)
+        ):
+            b, index = blocks[i]
+            k = pad_gather(kernel, index, axis=1)  # columns: degree blocks
+            if i == 0:
+                k = tf.gather(k, order, axis=0)  # rows: inputs by degree
+            else:
+                k = pad_gather(k, blocks[i - 1][1], axis=0)
+            step_kernels.append(by_step(k, b))  # [nb, B_i, rows]
+            a = tf.convert_to_tensor(bias)
+            if term is not None:
+                a = a + term  # [H] or [N, H]
+            a = pad_gather(a, index, axis=-1)
+            step_adds.append(
+                tf.reshape(a, [nb, b, 1]) if a.shape.rank == 1 else by_step(a, b)
+            )
+        # The outputs of degrees low + 1 .. D (one block of P per step).
+        out_k = pad_gather(
+            tf.gather(out_kernel, out_index[low * p :], axis=1), blocks[-1][1], axis=0
+        )
+        out_k = by_step(out_k, p)  # [nb, P, nb * B_L]
+        out_bias = tf.reshape(tf.gather(self.output_bias, out_index), [d, p, 1])
+        direct_k = (
+            None
+            if direct is None
+            else by_step(tf.gather(tf.gather(direct, out_index, axis=1), order), p)
+        )  # [D, P, D]
+        known_t = tf.gather(tf.transpose(x2), order)  # [D, N], rows by degree
+        w = tf.zeros_like(known_t)
+        ldj = tf.zeros([n], dtype)
+        if low == 1:
+            # The first dimension's parameters see no hidden unit (nor any
+            # input): they are the output bias.
+            value, ldj = step_fn(
+                known_t[0], [tf.broadcast_to(out_bias[0, j], [n]) for j in range(p)]
+            )
+            w = xla.dynamic_update_slice(w, value[None, :], [0, 0])
+
+        # Feature-major: every state is [features, N], so a step's products
+        # are [B_i, rows] x [rows, N] (long rows: efficient GEMM tiles) and
+        # its writes are whole rows (contiguous, in place under XLA).
+        def body(j, w, hidden, ldj):
+            hidden = list(hidden)
+            inputs = w
+            for i, (b, _) in enumerate(blocks):
+                units = self.activation(
+                    tf.matmul(step_kernels[i][j], inputs) + step_adds[i][j]
+                )  # [B_i, N]: layer i's units of degree low + j
+                hidden[i] = xla.dynamic_update_slice(
+                    hidden[i], units, tf.stack([j * b, 0])
+                )
+                inputs = hidden[i]
+            t = j + low  # the dimension of degree t + 1 is now computable
+            out = tf.matmul(out_k[j], inputs) + out_bias[t]  # [P, N]
+            if direct_k is not None:
+                out = out + tf.matmul(direct_k[t], w)
+            value, ldj_d = step_fn(known_t[t], [out[k] for k in range(p)])
+            w = xla.dynamic_update_slice(w, value[None, :], tf.stack([t, 0]))
+            return j + 1, w, tuple(hidden), ldj + ldj_d
+
+        hidden = tuple(tf.zeros(tf.stack([nb * b, n]), dtype) for b, _ in blocks)
+        _, w, _, ldj = tf.while_loop(
+            lambda j, *_: j < nb, body, (tf.constant(0), w, hidden, ldj),
+            maximum_iterations=nb,
+        )
+        w = tf.transpose(tf.gather(w, np.argsort(order)))  # rows back to dims
+        return tf.reshape(w, shape), tf.reshape(ldj, shape[:-1])
 
     def _solve_full(self, step_fn, x, context):
         """`solve` by `D` whole-network passes (fixed-point iteration).

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 from tensorflow.compiler.tf2xla.python import xla
+from tensorflow.python.ops import control_flow_util
 
 from tfp_flows.internal.checks import check_float_dtype, check_positive_int, shape_str
 from tfp_flows.internal.keras import keras
@@ -37,6 +38,14 @@ def _dynamic_update_slice_grad(op, grad):
     d_operand = xla.dynamic_update_slice(grad, tf.zeros_like(update), indices)
     d_update = tf.slice(grad, indices, tf.shape(update))
     return d_operand, d_update, None
+
+
+def _in_xla_context() -> bool:
+    """Whether ops are being traced for XLA (`tf.function(jit_compile=True)`)."""
+    graph = tf.compat.v1.get_default_graph()
+    return not tf.executing_eagerly() and control_flow_util.GraphOrParentsInXlaContext(
+        graph
+    )
 
 
 try:
@@ -617,11 +626,13 @@ class MADE(keras.layers.Layer):
 
         Three strategies, all exact:
 
-        * fixed masks (one mask set, no random option; `solve_by_blocks`,
-          the default): step `t` computes only the hidden units of degree
-          `t` of each layer, then the parameters of the next dimension, so
-          the whole solve costs the FLOPs of one network pass (TFP's MAF
-          runs the whole network `D` times); see `_solve_blocks`;
+        * under XLA with fixed masks (one mask set, no random option;
+          `solve_by_blocks`, the default): step `t` computes only the hidden
+          units of degree `t` of each layer, then the parameters of the next
+          dimension, so the whole solve costs the FLOPs of one network pass
+          (TFP's MAF runs the whole network `D` times); see `_solve_blocks`.
+          Eagerly and in plain graphs the per-step in-place update costs more
+          than it saves, so there the strategies below run;
         * otherwise, for `D <= full_pass_up_to`: `D` whole-network passes;
         * otherwise: per step the first hidden layer is updated by a rank-1
           term (`a += w_d * W[d]`) and only the `num_params` output columns
@@ -639,7 +650,7 @@ class MADE(keras.layers.Layer):
         """
         x = tf.convert_to_tensor(known, dtype_hint=self.variable_dtype)
         context = self._check_inputs(x, context)
-        if self._degrees_fixed and self.solve_by_blocks:
+        if self._degrees_fixed and self.solve_by_blocks and _in_xla_context():
             return self._solve_blocks(step_fn, x, context)
         if self.event_size <= self.full_pass_up_to:
             return self._solve_full(step_fn, x, context)

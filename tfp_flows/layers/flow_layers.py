@@ -422,7 +422,11 @@ class _Served(tf.Module):
         self.sample = sample
 
     def _conditional(self, flow, event, dtype):
-        ctx = tf.TensorSpec([None, flow.context_size], dtype, name="context")
+        # A flow's context has its dtype; a PixelRNN's (int images) the
+        # network's float dtype.
+        network = getattr(flow, "network", None)
+        ctx_dtype = dtype if network is None else tf.as_dtype(network.compute_dtype)
+        ctx = tf.TensorSpec([None, flow.context_size], ctx_dtype, name="context")
 
         @tf.function(input_signature=[tf.TensorSpec([None] + event, dtype, name="x"), ctx])
         def log_prob(x, context):
@@ -437,8 +441,11 @@ class _Served(tf.Module):
         def sample(context, seed):
             # One sample per context row.
             dist = flow.condition(context)
-            eps = dist.distribution.sample(tf.shape(context)[0], seed=seed)
-            return {"samples": dist.bijector.forward(eps)}
+            if hasattr(dist, "bijector"):  # a flow: its base has no batch
+                eps = dist.distribution.sample(tf.shape(context)[0], seed=seed)
+                return {"samples": dist.bijector.forward(eps)}
+            # Batch shape [rows] (e.g. a conditional PixelRNN): one draw.
+            return {"samples": dist.sample(seed=seed)}
 
         self.log_prob = log_prob
         self.sample = sample

@@ -236,9 +236,14 @@ class Invertible1x1Conv(FusedBijector):
         c = self._num_channels
         # One matmul over all pixels: y_flat = x_flat @ M^T.
         y = tf.matmul(tf.reshape(x, [-1, c]), matrix, transpose_b=True)
-        y = tf.reshape(y, shape)
-        ldj = sign * logdet * tf.cast(shape[-3] * shape[-2], x.dtype)
-        return y, tf.zeros_like(x[..., 0, 0, 0]) + ldj
+        return tf.reshape(y, shape), self._per_image(x, logdet, sign)
+
+    @staticmethod
+    def _per_image(t, logdet, sign):
+        """`sign * H * W * logdet`, one value per image of `t`."""
+        shape = tf.shape(t)
+        ldj = sign * logdet * tf.cast(shape[-3] * shape[-2], t.dtype)
+        return tf.zeros_like(t[..., 0, 0, 0]) + ldj
 
     def _logdet(self):
         if self._lu:
@@ -250,9 +255,7 @@ class Invertible1x1Conv(FusedBijector):
         # singular plain `W` gives an infinite log-det rather than an error).
         self._check(t, arg_name)
         with tf.control_dependencies(self._assertions()):
-            shape = tf.shape(t)
-            ldj = sign * self._logdet() * tf.cast(shape[-3] * shape[-2], t.dtype)
-            return tf.zeros_like(t[..., 0, 0, 0]) + ldj
+            return self._per_image(t, self._logdet(), sign)
 
     def _forward_log_det_jacobian(self, x):
         return self._ldj_only(x, "x", -1.0)

@@ -730,13 +730,7 @@ class MADE(keras.layers.Layer):
         entries with `H_l` (a zero unit).
         """
         d = self.event_size
-        degrees = made_degrees(
-            d,
-            self.hidden_units,
-            input_order=self._input_order_arg,
-            hidden_degrees=self.hidden_degrees,
-            conditional=self.context_size is not None,
-        )
+        degrees = self._draw_degrees(self.seed)[0]  # fixed: no draw involved
         order = np.argsort(degrees[0])
         low = int(min(deg.min() for deg in degrees[1:]))
         blocks = []

@@ -72,6 +72,20 @@ ZOO = [
         has_act_norm=True,
     ),
     FlowCase(
+        "maf_spline",
+        lambda: flows.maf(
+            4, num_layers=2, hidden_units=(16,), transform="spline", num_bins=4, seed=1
+        ),
+        _vectors,
+    ),
+    FlowCase(
+        "coupling_flow_spline",
+        lambda: flows.coupling_flow(
+            4, num_layers=2, hidden_units=16, transform="spline", num_bins=4, seed=1
+        ),
+        _vectors,
+    ),
+    FlowCase(
         "maf_class_conditional",
         lambda: flows.maf(16, num_layers=2, hidden_units=(32,), context_size=10, seed=1),
         _digits_with_labels,

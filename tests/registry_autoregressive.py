@@ -64,6 +64,28 @@ ENTRIES = [
         (4,),
         num_weights=5,
     ),
+    Entry(
+        "maf_spline_small_bound",  # the range [-1, 1]: inputs in both tails
+        lambda dt: MAF(
+            _made(dt, num_params=3 * 3 - 1, direct_connections=True),
+            transform="spline",
+            num_bins=3,
+            spline_bound=1.0,
+        ),
+        (4,),
+        num_weights=5,
+    ),
+    Entry(
+        "iaf_spline_conditional",
+        lambda dt: IAF(
+            _made(dt, num_params=3 * 4 - 1, context_size=2),
+            transform="spline",
+            num_bins=4,
+            context=_context(dt),
+        ),
+        (4,),
+        num_weights=5,
+    ),
     Entry("maf_stack", lambda dt: _stack("maf", dt), (4,), num_weights=8),
     Entry(
         "iaf_stack_random_permutation",

@@ -54,6 +54,24 @@ ENTRIES = [
         (4,),
         num_weights=7,
     ),
+    Entry(
+        "spline_coupling_image_parity1_small_bound",  # inputs in both tails too
+        lambda d: fb.SplineCoupling(
+            3, num_bins=3, bound=1.0, parity=1, hidden_units=4, seed=0, dtype=d
+        ),
+        (4, 4, 3),
+        num_weights=7,
+        perturb=0.5,
+    ),
+    Entry(
+        "spline_coupling_vector",
+        lambda d: fb.SplineCoupling(
+            4, num_bins=4, event_ndims=1, hidden_units=4, seed=0, dtype=d
+        ),
+        (4,),
+        num_weights=7,
+        perturb=0.5,
+    ),
     Entry("squeeze", lambda d: fb.Squeeze(), IMG, num_weights=0),
     Entry(
         "glow_step",

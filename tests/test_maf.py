@@ -68,6 +68,89 @@ def test_maf_equals_tfp_masked_autoregressive_flow(dtype):
     )
 
 
+def _rqs_of(raw, bound):
+    """TFP's RationalQuadraticSpline from our raw spline parameters."""
+    from tfp_flows.bijectors import _spline
+
+    _, _, widths, _, heights, slopes = _spline._knots(raw, bound)
+    return tfb.RationalQuadraticSpline(
+        bin_widths=widths, bin_heights=heights, knot_slopes=slopes[..., 1:-1],
+        range_min=-bound,
+    )
+
+
+@pytest.mark.parametrize("kind", ["maf", "iaf"])
+def test_spline_transform_equals_tfp_with_its_rational_quadratic_spline(kind):
+    """Spline MAF/IAF equal TFP's MaskedAutoregressiveFlow whose bijector_fn is
+    tfb.RationalQuadraticSpline of the same MADE outputs (IAF: its inverse)."""
+    bins, bound = 5, 1.5  # a small range, so that some inputs are in the tails
+    made = _made(num_params=3 * bins - 1, dtype="float64", input_order="random")
+    ours = (MAF if kind == "maf" else IAF)(
+        made, transform="spline", num_bins=bins, spline_bound=bound
+    )
+
+    def bijector_fn(w, **_):
+        rqs = _rqs_of(made(w), bound)
+        # IAF: y = g(x; theta(x)) is the inverse of a MAF whose g is inverted.
+        return rqs if kind == "maf" else tfb.Invert(rqs)
+
+    theirs = tfb.MaskedAutoregressiveFlow(bijector_fn=bijector_fn)
+    if kind == "iaf":
+        theirs = tfb.Invert(theirs)
+    x = tf.cast(_x(n=64) * 1.2, tf.float64)
+    assert np.any(np.abs(x) > bound) and np.any(np.abs(x) < bound)
+    y = ours.forward(tf.identity(x))
+    np.testing.assert_allclose(y, theirs.forward(tf.identity(x)), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(ours.inverse(tf.identity(y)), x, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(
+        ours.forward_log_det_jacobian(tf.identity(x), event_ndims=1),
+        theirs.forward_log_det_jacobian(tf.identity(x), event_ndims=1),
+        rtol=1e-9,
+        atol=1e-12,
+    )
+    np.testing.assert_allclose(
+        ours.inverse_log_det_jacobian(tf.identity(y), event_ndims=1),
+        theirs.inverse_log_det_jacobian(tf.identity(y), event_ndims=1),
+        rtol=1e-9,
+        atol=1e-12,
+    )
+
+
+def test_spline_with_zero_parameters_is_the_identity_and_tails_are_identity():
+    from tfp_flows.bijectors._spline import rq_spline, rq_spline_inverse
+
+    x = tf.constant(np.linspace(-5.0, 5.0, 101), tf.float64)
+    raw = tf.zeros([101, 3 * 4 - 1], tf.float64)
+    for fn in (rq_spline, rq_spline_inverse):
+        y, ld = fn(x, raw, 2.0)
+        np.testing.assert_allclose(y, x, atol=1e-12)
+        np.testing.assert_allclose(ld, 0.0, atol=1e-12)
+    # Random parameters: outside [-B, B] the map is the identity (log-det 0),
+    # inside it maps [-B, B] onto itself, increasing.
+    raw = tf.constant(np.random.RandomState(0).normal(size=(101, 11)) * 3.0)
+    y, ld = rq_spline(x, raw, 2.0)
+    tails = np.abs(x.numpy()) >= 2.0
+    np.testing.assert_array_equal(y.numpy()[tails], x.numpy()[tails])
+    np.testing.assert_array_equal(ld.numpy()[tails], 0.0)
+    assert np.all(np.abs(y.numpy()[~tails]) < 2.0)
+    assert np.all(np.isfinite(ld.numpy()))
+
+
+def test_spline_maf_trains_and_samples_under_xla():
+    flow = maf(2, num_layers=2, hidden_units=[16], transform="spline", num_bins=4)
+    layers = keras_layers_of(flow)
+    weights = [w for layer in layers for w in layer.trainable_weights]
+    assert all(int(layer.num_params) == 11 for layer in layers)
+    lp = tf.function(flow.log_prob, jit_compile=True)
+    x = _x(n=32, d=2)
+    with tf.GradientTape() as tape:
+        loss = -tf.reduce_mean(lp(x))
+    grads = tape.gradient(loss, weights)
+    assert all(g is not None and np.all(np.isfinite(g)) for g in grads)
+    s = tf.function(lambda: flow.sample(7, seed=3), jit_compile=True)()
+    assert s.shape == [7, 2] and np.all(np.isfinite(s))
+
+
 def test_iaf_gated_update_is_kingmas_formula():
     made = _made(input_order="right-to-left")
     bij = IAF(made, gate_bias=1.0)
@@ -359,8 +442,18 @@ def test_nan_under_validate_args():
 @pytest.mark.parametrize(
     "kwargs,match",
     [
-        (dict(transform="spline"), "transform"),
+        (dict(transform="quadratic"), "transform"),
         (dict(log_scale_bound=0.0), "log_scale_bound"),
+        (
+            dict(transform="spline"),
+            r"num_params=23 \(for the 'spline' transform with num_bins=8\); "
+            "got num_params=2",
+        ),
+        (
+            dict(transform="spline", num_bins=1),
+            r"`num_bins` must be an int >= 2; got 1",
+        ),
+        (dict(transform="spline", spline_bound=-1.0), "`spline_bound` must be > 0"),
     ],
 )
 def test_bad_bijector_arguments(kwargs, match):

@@ -11,6 +11,7 @@ from tfp_flows.bijectors.multi_scale import Level
 from tfp_flows.bijectors.multi_scale import MultiScale
 from tfp_flows.bijectors.planar import PlanarFlow
 from tfp_flows.bijectors.radial import RadialFlow
+from tfp_flows.bijectors.spline_coupling import SplineCoupling
 from tfp_flows.bijectors.squeeze import Squeeze
 from tfp_flows.bijectors.sylvester import SylvesterFlow
 
@@ -26,6 +27,7 @@ __all__ = [
     "MultiScale",
     "PlanarFlow",
     "RadialFlow",
+    "SplineCoupling",
     "Squeeze",
     "SylvesterFlow",
 ]

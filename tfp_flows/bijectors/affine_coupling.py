@@ -106,7 +106,7 @@ class AffineCoupling(FusedBijector):
           TypeError: if `network` is not a Keras 3 layer.
         """
         parameters = dict(locals())
-        owner = "AffineCoupling"
+        owner = type(self).__name__
         c = checks.check_positive_int(num_channels, "num_channels", owner)
         if mask not in _MASKS:
             raise ValueError(
@@ -150,7 +150,7 @@ class AffineCoupling(FusedBijector):
             self._c_b = c - self._c_a
         else:
             self._c_a = self._c_b = c
-        out = self._c_b * (1 if self._additive else 2)
+        out = self._c_b * self._params_per_channel()
         net_name = self.name.rstrip("/") + "_net"
         if network is None:
             maker = conv_coupling_net if event_ndims == 3 else dense_coupling_net
@@ -173,7 +173,7 @@ class AffineCoupling(FusedBijector):
             if probe.shape[-1] != out:
                 raise ValueError(
                     f"{owner}: argument `network` must output {out} channels "
-                    f"({'shift' if self._additive else 'shift and scale'} for "
+                    f"({self._params_per_channel()} parameters for each of "
                     f"{self._c_b} channels); got output shape {list(probe.shape)} "
                     f"for input shape {probe_shape}."
                 )
@@ -186,11 +186,14 @@ class AffineCoupling(FusedBijector):
         # unchanged (`h[..., 0::2]` is still the shift); under XLA on CPU the
         # strided slices and the output scale cost more than the last conv.
         self._fast_net = is_default_coupling_net(network)
-        if self._fast_net and not self._additive:
+        if self._fast_net and self._params_per_channel() == 2:
             cb = self._c_b
             self._output_order = list(range(0, 2 * cb, 2)) + list(range(1, 2 * cb, 2))
         else:
             self._output_order = None
+
+    def _params_per_channel(self) -> int:
+        return 1 if self._additive else 2
 
     @property
     def network(self):

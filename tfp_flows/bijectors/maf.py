@@ -6,6 +6,9 @@ parameters come from a MADE, i.e. from the dimensions before `d`:
     affine:  g(u) = shift + exp(log_scale) * u,   log|g'| = log_scale
     gated:   g(u) = sigma * u + (1 - sigma) * m,  log|g'| = log(sigma),
              sigma = sigmoid(s + gate_bias)       (Kingma et al. 2016, eq. 14)
+    spline:  g = a monotone rational-quadratic spline of `num_bins` bins on
+             `[-spline_bound, spline_bound]`, identity outside (Durkan et al.
+             2019, "Neural Spline Flows"); `3 * num_bins - 1` parameters
 
 MAF (Papamakarios et al. 2017) reads the parameters from the data side `y`:
 `inverse(y)` (density) is one MADE pass, `forward(x)` (sampling) takes `D`
@@ -23,13 +26,14 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from tfp_flows.bijectors._spline import num_spline_params, rq_spline, rq_spline_inverse
 from tfp_flows.internal.bijector_base import FusedBijector
 from tfp_flows.internal.checks import check_event, check_float_dtype, shape_str
 from tfp_flows.nn.made import MADE
 
 __all__ = ["IAF", "MAF"]
 
-_TRANSFORMS = ("affine", "gated")
+_TRANSFORMS = ("affine", "gated", "spline")
 
 
 class _MaskedAutoregressive(FusedBijector):
@@ -45,6 +49,8 @@ class _MaskedAutoregressive(FusedBijector):
         transform: str = "affine",
         log_scale_bound: float | None = 5.0,
         gate_bias: float = 2.0,
+        num_bins: int = 8,
+        spline_bound: float = 3.0,
         context=None,
         validate_args: bool = False,
         name: str | None = None,
@@ -56,15 +62,33 @@ class _MaskedAutoregressive(FusedBijector):
                 f"{owner}: argument `made` must be a tfp_flows.nn.MADE; got "
                 f"{type(made)!r}."
             )
-        if made.num_params != 2:
-            raise ValueError(
-                f"{owner}: argument `made` must have num_params=2 (for the "
-                f"'{transform}' transform); got num_params={made.num_params}."
-            )
         if transform not in _TRANSFORMS:
             raise ValueError(
                 f"{owner}: argument `transform` must be one of {_TRANSFORMS}; "
                 f"got {transform!r}."
+            )
+        if transform == "spline":
+            if (
+                isinstance(num_bins, bool)
+                or not isinstance(num_bins, int)
+                or num_bins < 2
+            ):
+                raise ValueError(
+                    f"{owner}: argument `num_bins` must be an int >= 2; got "
+                    f"{num_bins!r}."
+                )
+            if not spline_bound > 0:
+                raise ValueError(
+                    f"{owner}: argument `spline_bound` must be > 0; got "
+                    f"{spline_bound!r}."
+                )
+        want = num_spline_params(num_bins) if transform == "spline" else 2
+        if made.num_params != want:
+            raise ValueError(
+                f"{owner}: argument `made` must have num_params={want} (for the "
+                f"'{transform}' transform"
+                + (f" with num_bins={num_bins}" if transform == "spline" else "")
+                + f"); got num_params={made.num_params}."
             )
         if log_scale_bound is not None and not log_scale_bound > 0:
             raise ValueError(
@@ -86,6 +110,8 @@ class _MaskedAutoregressive(FusedBijector):
         self._transform = transform
         self._log_scale_bound = log_scale_bound
         self._gate_bias = gate_bias
+        self._num_bins = num_bins
+        self._spline_bound = float(spline_bound)
         self._context = context
         with tf.name_scope(name or self._default_name) as name:
             super().__init__(
@@ -106,8 +132,18 @@ class _MaskedAutoregressive(FusedBijector):
 
     @property
     def transform(self) -> str:
-        """`'affine'` or `'gated'`."""
+        """`'affine'`, `'gated'` or `'spline'`."""
         return self._transform
+
+    @property
+    def num_bins(self) -> int:
+        """Bins of the `'spline'` transform."""
+        return self._num_bins
+
+    @property
+    def spline_bound(self) -> float:
+        """The spline acts on `[-spline_bound, spline_bound]` (identity outside)."""
+        return self._spline_bound
 
     @property
     def context(self):
@@ -126,6 +162,8 @@ class _MaskedAutoregressive(FusedBijector):
             transform=self._transform,
             log_scale_bound=self._log_scale_bound,
             gate_bias=self._gate_bias,
+            num_bins=self._num_bins,
+            spline_bound=self._spline_bound,
             context=context,
             validate_args=self.validate_args,
             name=self.name,
@@ -139,6 +177,8 @@ class _MaskedAutoregressive(FusedBijector):
 
     def _g(self, u, params):
         """`v = g(u)` and `log|g'(u)|` elementwise."""
+        if self._transform == "spline":
+            return rq_spline(u, tf.stack(params, axis=-1), self._spline_bound)
         a, s = params
         if self._transform == "affine":
             log_scale = self._log_scale(s)
@@ -150,6 +190,8 @@ class _MaskedAutoregressive(FusedBijector):
 
     def _g_inverse(self, v, params):
         """`u = g^{-1}(v)` and `log|g'(u)|` elementwise."""
+        if self._transform == "spline":
+            return rq_spline_inverse(v, tf.stack(params, axis=-1), self._spline_bound)
         a, s = params
         if self._transform == "affine":
             log_scale = self._log_scale(s)
@@ -219,12 +261,18 @@ class MAF(_MaskedAutoregressive):
     with `shift_and_log_scale_fn = made`.
 
     Args:
-      made: a `tfp_flows.nn.MADE` with `num_params=2` and `event_size=D`.
-      transform: `'affine'` (shift, log-scale) or `'gated'` (Kingma's update).
+      made: a `tfp_flows.nn.MADE` with `event_size=D` and `num_params=2`
+        (`3 * num_bins - 1` for the spline).
+      transform: `'affine'` (shift, log-scale), `'gated'` (Kingma's update)
+        or `'spline'` (rational-quadratic, Durkan et al. 2019; all-zero MADE
+        outputs give the identity).
       log_scale_bound: affine only: `log_scale = b * tanh(raw / b)` (a smooth
         clamp that keeps every scale in `(e^-b, e^b)`); None: `log_scale = raw`.
       gate_bias: gated only: `sigma = sigmoid(s + gate_bias)`, so that at
         initialization (`s ~ 0`) sigma is close to 1 (Kingma et al. use +1/+2).
+      num_bins: spline only: K bins (`3K - 1` MADE outputs per dimension).
+      spline_bound: spline only: it maps `[-B, B]` onto itself; the identity
+        outside (after ActNorm, data lie mostly within `[-3, 3]`).
       context: bind a context `[C]` or `[..., C]` (conditional MADE only).
       validate_args: check for NaN/Inf in inputs.
       name: bijector name.
@@ -246,6 +294,9 @@ class MAF(_MaskedAutoregressive):
 
     Papamakarios, Pavlakou, Murray. Masked Autoregressive Flow for Density
     Estimation. NeurIPS 2017. https://arxiv.org/abs/1705.07057
+
+    Durkan, Bekasov, Murray, Papamakarios. Neural Spline Flows. NeurIPS 2019.
+    https://arxiv.org/abs/1906.04032
     """
 
     _params_from_output = True

@@ -20,12 +20,12 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 from tensorflow_probability import bijectors as tfb
 
+from tfp_flows.bijectors._spline import num_spline_params
 from tfp_flows.bijectors.maf import IAF, MAF
 from tfp_flows.internal.checks import check_positive_int, shape_str
 from tfp_flows.internal.keras import keras_layers_of
 from tfp_flows.internal.specs import register_builder
-from tfp_flows.nn.made import MADE
-from tfp_flows.nn.made import made_degrees
+from tfp_flows.nn.made import MADE, made_degrees
 
 tfd = tfp.distributions
 
@@ -170,6 +170,8 @@ def _build(
     dtype,
     validate_args,
     name,
+    num_bins=8,
+    spline_bound=3.0,
 ):
     owner = kind
     d = check_positive_int(event_size, "event_size", owner)
@@ -207,7 +209,7 @@ def _build(
     for i in range(k):
         made = MADE(
             d,
-            num_params=2,
+            num_params=num_spline_params(num_bins) if transform == "spline" else 2,
             hidden_units=hidden_units,
             input_order=orders[i],
             hidden_degrees=hidden_degrees,
@@ -224,6 +226,8 @@ def _build(
                 made,
                 transform=transform,
                 log_scale_bound=log_scale_bound,
+                num_bins=num_bins,
+                spline_bound=spline_bound,
                 validate_args=validate_args,
                 name=f"{kind}_{i}",
             )
@@ -262,6 +266,8 @@ def maf(
     hidden_degrees: str = "equal",
     num_masks: int = 1,
     log_scale_bound: float | None = 5.0,
+    num_bins: int = 8,
+    spline_bound: float = 3.0,
     seed: int = 0,
     dtype=tf.float32,
     validate_args: bool = False,
@@ -275,7 +281,8 @@ def maf(
       event_size: D.
       num_layers: K, the number of MAF layers.
       hidden_units: hidden sizes of every MADE.
-      transform: `'affine'` or `'gated'` (see `tfp_flows.bijectors.MAF`).
+      transform: `'affine'`, `'gated'` or `'spline'` (see
+        `tfp_flows.bijectors.MAF`).
       permutation: between layers: `'reverse'`, `'random'` (seeded) or None.
         With a fixed `input_order` and one mask set, the permutations are
         folded into the MADE orderings (the same model, no `tfb.Permute`
@@ -291,6 +298,9 @@ def maf(
       hidden_degrees: `'equal'` or `'random'` hidden degrees of every `MADE`.
       num_masks: mask sets per `MADE` (order/connectivity-agnostic training).
       log_scale_bound: see `MAF`.
+      num_bins: the `'spline'` transform's bins (see `MAF`); every MADE then
+        has `3 * num_bins - 1` outputs per dimension.
+      spline_bound: the `'spline'` transform's range `[-B, B]` (see `MAF`).
       seed: seeds every MADE (layer `i` gets `seed * 1000 + i`) and the random
         permutations.
       dtype: weight dtype.
@@ -332,6 +342,8 @@ def maf(
         dtype,
         validate_args,
         name,
+        num_bins=num_bins,
+        spline_bound=spline_bound,
     )
 
 
@@ -352,6 +364,8 @@ def iaf(
     hidden_degrees: str = "equal",
     num_masks: int = 1,
     log_scale_bound: float | None = 5.0,
+    num_bins: int = 8,
+    spline_bound: float = 3.0,
     seed: int = 0,
     dtype=tf.float32,
     validate_args: bool = False,
@@ -389,6 +403,8 @@ def iaf(
         dtype,
         validate_args,
         name,
+        num_bins=num_bins,
+        spline_bound=spline_bound,
     )
 
 

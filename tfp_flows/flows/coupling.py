@@ -15,6 +15,7 @@ from tensorflow_probability import bijectors as tfb
 
 from tfp_flows.bijectors.act_norm import ActNorm
 from tfp_flows.bijectors.affine_coupling import AffineCoupling
+from tfp_flows.bijectors.spline_coupling import SplineCoupling
 from tfp_flows.internal import checks
 from tfp_flows.internal.specs import register_builder
 
@@ -32,6 +33,9 @@ def coupling_flow(
     num_layers: int = 8,
     hidden_units: int = 64,
     mask: str = "half",
+    transform: str = "affine",
+    num_bins: int = 8,
+    spline_bound: float = 3.0,
     actnorm: bool = False,
     base_distribution=None,
     seed: int = 0,
@@ -39,7 +43,7 @@ def coupling_flow(
     validate_args: bool = False,
     name: str = "coupling_flow",
 ) -> tfd.TransformedDistribution:
-    """A RealNVP flow on vectors: `num_layers` affine couplings, alternating.
+    """A RealNVP flow on vectors: `num_layers` couplings, alternating.
 
     Layer `i` (in the data-to-latent direction, the one `log_prob` uses) keeps
     the part of `x` selected by the mask with parity `i % 2` and transforms
@@ -60,11 +64,20 @@ def coupling_flow(
     narrower than the base (the ActNorms' learned scales are unbounded), and
     call `tfp_flows.flows.initialize_act_norms(flow, data)` before training.
 
+    With `transform='spline'` each coupling is a `SplineCoupling` instead
+    (Neural Spline Flows' RQ-NSF (C)): `z_b = g(x_b; theta(x_a))` with a
+    monotone rational-quadratic spline of `num_bins` bins on
+    `[-spline_bound, spline_bound]`, which can model sharp (even nearly
+    discontinuous) densities that affine couplings only blur.
+
     Args:
       event_size: D (at least 2 for the 'half' mask).
       num_layers: number of couplings.
       hidden_units: width of each coupling network (two hidden Dense layers).
       mask: `'half'` or `'checkerboard'`; the parity alternates per layer.
+      transform: `'affine'` (RealNVP) or `'spline'` (half mask only).
+      num_bins: the spline's bins (`'spline'` only).
+      spline_bound: the spline's range `[-B, B]` (`'spline'` only).
       actnorm: an `ActNorm(D, event_ndims=1)` before each coupling (data side).
       base_distribution: event shape `[D]`; default a standard normal.
       seed: integer seed of every initializer (layer `i` gets `seed * 7919 + i`).
@@ -106,6 +119,15 @@ def coupling_flow(
             f"{owner}: the 'half' mask splits the vector in two, so argument "
             f"`event_size` must be >= 2; got {d}. Use mask='checkerboard'."
         )
+    if transform not in ("affine", "spline"):
+        raise ValueError(
+            f"{owner}: argument `transform` must be 'affine' or 'spline'; got "
+            f"{transform!r}."
+        )
+    if transform == "spline" and mask != "half":
+        raise ValueError(
+            f"{owner}: transform='spline' needs mask='half'; got mask={mask!r}."
+        )
     dtype = tf.as_dtype(dtype)
     if base_distribution is None:
         base_distribution = tfd.Sample(
@@ -120,8 +142,12 @@ def coupling_flow(
         )
     bijectors = []  # forward (base -> data) order
     for i in range(k):
+        extra = {}
+        if transform == "spline":
+            extra = {"num_bins": num_bins, "bound": spline_bound}
+        cls = SplineCoupling if transform == "spline" else AffineCoupling
         bijectors.append(
-            AffineCoupling(
+            cls(
                 d,
                 mask=mask,
                 parity=i % 2,
@@ -131,6 +157,7 @@ def coupling_flow(
                 dtype=dtype,
                 validate_args=validate_args,
                 name=f"{name}_coupling_{i}",
+                **extra,
             )
         )
         if actnorm:

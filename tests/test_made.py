@@ -262,11 +262,17 @@ def test_solve_strategies_agree(order, conditional, hidden):
     block_calls = []
     solve_blocks = made._solve_blocks
     made._solve_blocks = lambda *a: block_calls.append(1) or solve_blocks(*a)
-    results = {
-        "blocks": tf.function(solve_with_grads, jit_compile=True)(x, c),
-        "full": solve_with_grads(x, c),
-    }
-    assert block_calls, "the block strategy did not run under XLA"
+    unroll = made.unroll_blocks_up_to
+    try:
+        # The block strategy unrolled (static slices) and as a while loop.
+        made.unroll_blocks_up_to = 64
+        results = {"blocks": tf.function(solve_with_grads, jit_compile=True)(x, c)}
+        made.unroll_blocks_up_to = 0
+        results["blocks_loop"] = tf.function(solve_with_grads, jit_compile=True)(x, c)
+    finally:
+        made.unroll_blocks_up_to = unroll
+    results["full"] = solve_with_grads(x, c)
+    assert len(block_calls) == 2, "the block strategy did not run under XLA"
     made.full_pass_up_to = 0
     try:
         results["incremental"] = solve_with_grads(x, c)
@@ -276,10 +282,10 @@ def test_solve_strategies_agree(order, conditional, hidden):
         )
     finally:
         made.solve_by_blocks, made.full_pass_up_to = True, 16
-    assert len(block_calls) == 1
+    assert len(block_calls) == 2
     w, ldj, _ = results["blocks"]
     assert w.shape == x.shape and ldj.shape == x.shape[:-1]
-    for name in ("full", "incremental", "xla_incremental"):
+    for name in ("blocks_loop", "full", "incremental", "xla_incremental"):
         np.testing.assert_allclose(w, results[name][0], rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(ldj, results[name][1], rtol=1e-5, atol=1e-5)
         for g, g_ref in zip(results["blocks"][2], results[name][2], strict=True):

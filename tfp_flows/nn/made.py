@@ -272,6 +272,10 @@ class MADE(keras.layers.Layer):
         # `solve` computes each hidden unit once, in degree order, when the
         # masks are fixed (see `_solve_blocks`); False: the paths below.
         self.solve_by_blocks = True
+        # `_solve_blocks` unrolls its loop (Python steps, static slices) up to
+        # this many steps: for small D the while loop's per-iteration cost
+        # (dynamic slices, loop-carried copies) outweighs the bigger program.
+        self.unroll_blocks_up_to = 16
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.output_initializer = keras.initializers.get(
             output_initializer
@@ -757,7 +761,8 @@ class MADE(keras.layers.Layer):
         and masked anyway), and writes its `B_l` new units in place. Over the
         `D` steps these are the FLOPs of one network pass (plus the padding),
         where `D` passes of the whole network (TFP's MAF sampling) cost `D`
-        times that.
+        times that. Up to `unroll_blocks_up_to` steps the loop is unrolled
+        (each step's blocks are then static slices); beyond, a while loop.
         """
         d, p = self.event_size, self.num_params
         order, low, blocks = self._block_layout()
@@ -846,10 +851,16 @@ class MADE(keras.layers.Layer):
             return j + 1, w, tuple(hidden), ldj + ldj_d
 
         hidden = tuple(tf.zeros(tf.stack([nb * b, n]), dtype) for b, _ in blocks)
-        _, w, _, ldj = tf.while_loop(
-            lambda j, *_: j < nb, body, (tf.constant(0), w, hidden, ldj),
-            maximum_iterations=nb,
-        )
+        if nb <= self.unroll_blocks_up_to:  # `j` a Python int: static slices
+            state = (0, w, hidden, ldj)
+            for _ in range(nb):
+                state = body(*state)
+            _, w, _, ldj = state
+        else:
+            _, w, _, ldj = tf.while_loop(
+                lambda j, *_: j < nb, body, (tf.constant(0), w, hidden, ldj),
+                maximum_iterations=nb,
+            )
         w = tf.transpose(tf.gather(w, np.argsort(order)))  # rows back to dims
         return tf.reshape(w, shape), tf.reshape(ldj, shape[:-1])
 

@@ -57,7 +57,8 @@ def test_spline_maf_beats_affine_on_a_sharp_density():
             seed=0,
         )
         initialize_act_norms(flow, x_train)
-        weights = [w for layer in keras_layers_of(flow) for w in layer.trainable_weights]
+        layers = keras_layers_of(flow)
+        weights = [w for layer in layers for w in layer.trainable_weights]
         opt = keras.optimizers.Adam(1e-2)
 
         @tf.function(jit_compile=True)

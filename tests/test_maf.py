@@ -116,7 +116,7 @@ def test_spline_transform_equals_tfp_with_its_rational_quadratic_spline(kind):
     )
 
 
-def test_spline_with_zero_parameters_is_the_identity_and_tails_are_identity():
+def test_spline_identity_at_zero_identity_tails_and_extreme_parameters():
     from tfp_flows.bijectors._spline import rq_spline, rq_spline_inverse
 
     x = tf.constant(np.linspace(-5.0, 5.0, 101), tf.float64)
@@ -134,6 +134,14 @@ def test_spline_with_zero_parameters_is_the_identity_and_tails_are_identity():
     np.testing.assert_array_equal(ld.numpy()[tails], 0.0)
     assert np.all(np.abs(y.numpy()[~tails]) < 2.0)
     assert np.all(np.isfinite(ld.numpy()))
+    # Extreme parameters (tiny bins, near-zero and huge knot derivatives)
+    # stay finite and invertible: bins and derivatives are bounded below.
+    raw = tf.constant(np.random.RandomState(1).normal(size=(101, 11)) * 40.0)
+    y, ld = rq_spline(x, raw, 2.0)
+    back, ld_back = rq_spline_inverse(y, raw, 2.0)
+    assert np.all(np.isfinite(y.numpy())) and np.all(np.isfinite(ld.numpy()))
+    np.testing.assert_allclose(back, x, atol=1e-6)
+    np.testing.assert_allclose(ld_back, ld, atol=1e-6)
 
 
 def test_spline_maf_trains_and_samples_under_xla():

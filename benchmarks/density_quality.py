@@ -210,9 +210,7 @@ def part_2d(args):
                 mask="half",
                 actnorm=True,
                 seed=ms,
-                transform="spline",
-                num_bins=args.bins,
-                spline_bound=args.spline_bound,
+                **spline,
             ),
         ),
     ]

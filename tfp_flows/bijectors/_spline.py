@@ -63,44 +63,61 @@ def _knots(raw, bound):
     return k, x_k, w, y_k, h, deriv
 
 
+def check_spline_args(owner, num_bins, bound, bound_name):
+    """Raises a ValueError naming `num_bins` or `bound_name` if invalid."""
+    if isinstance(num_bins, bool) or not isinstance(num_bins, int) or num_bins < 2:
+        raise ValueError(
+            f"{owner}: argument `num_bins` must be an int >= 2; got {num_bins!r}."
+        )
+    if not bound > 0:
+        raise ValueError(
+            f"{owner}: argument `{bound_name}` must be > 0; got {bound!r}."
+        )
+
+
 def _pick(onehot, t):
     return tf.reduce_sum(onehot * t, axis=-1)
 
 
-def _bin_values(onehot, x_k, w, y_k, h, deriv):
+def _locate(v, raw, bound, along_y):
+    """The bin of each `v` (by the x knots, or the y knots if `along_y`).
+
+    Returns `inside` (`|v| < B`), `v` clipped to `[-B, B]` (safe values for
+    the tails) and the bin's `x_k, w_k, y_k, h_k, delta_k, delta_{k+1}`.
+    """
+    k, x_k, w, y_k, h, deriv = _knots(raw, bound)
+    vc = tf.clip_by_value(v, -bound, bound)
+    edges = y_k if along_y else x_k
+    # Bin index: the number of interior knots at or left of v.
+    idx = tf.reduce_sum(tf.cast(vc[..., None] >= edges[..., 1:], tf.int32), axis=-1)
+    onehot = tf.one_hot(idx, k, dtype=v.dtype)
+    picked = [_pick(onehot, t) for t in (x_k, w, y_k, h)]
     lo_d = _pick(onehot, deriv[..., :-1])
     hi_d = _pick(onehot, deriv[..., 1:])
-    picked = [_pick(onehot, t) for t in (x_k, w, y_k, h)]
-    return (*picked, lo_d, hi_d)
+    return tf.abs(v) < bound, vc, (*picked, lo_d, hi_d)
+
+
+def _log_slope(s, xi, dk, dk1, den):
+    """`log dy/dx` in a bin at relative position `xi` (NSF eq. 5)."""
+    num = dk1 * xi * xi + 2.0 * s * xi * (1.0 - xi) + dk * (1.0 - xi) ** 2
+    return 2.0 * tf.math.log(s) + tf.math.log(num) - 2.0 * tf.math.log(den)
 
 
 def rq_spline(x, raw, bound):
     """`y = g(x)` and `log|g'(x)|`, elementwise; `raw` is `x.shape + [3K-1]`."""
-    k, x_k, w, y_k, h, deriv = _knots(raw, bound)
-    inside = tf.abs(x) < bound
-    xc = tf.clip_by_value(x, -bound, bound)  # safe values for the tails
-    # Bin index: the number of interior knots at or left of x.
-    idx = tf.reduce_sum(tf.cast(xc[..., None] >= x_k[..., 1:], tf.int32), axis=-1)
-    onehot = tf.one_hot(idx, k, dtype=x.dtype)
-    xk, wk, yk, hk, dk, dk1 = _bin_values(onehot, x_k, w, y_k, h, deriv)
+    inside, xc, (xk, wk, yk, hk, dk, dk1) = _locate(x, raw, bound, along_y=False)
     s = hk / wk
     xi = tf.clip_by_value((xc - xk) / wk, 0.0, 1.0)
     t = xi * (1.0 - xi)
     den = s + (dk1 + dk - 2.0 * s) * t
     y = yk + hk * (s * xi * xi + dk * t) / den
-    num = dk1 * xi * xi + 2.0 * s * t + dk * (1.0 - xi) ** 2
-    log_det = 2.0 * tf.math.log(s) + tf.math.log(num) - 2.0 * tf.math.log(den)
+    log_det = _log_slope(s, xi, dk, dk1, den)
     return tf.where(inside, y, x), tf.where(inside, log_det, tf.zeros_like(x))
 
 
 def rq_spline_inverse(y, raw, bound):
     """`x = g^{-1}(y)` and `log|g'(x)|` (of the forward map), elementwise."""
-    k, x_k, w, y_k, h, deriv = _knots(raw, bound)
-    inside = tf.abs(y) < bound
-    yc = tf.clip_by_value(y, -bound, bound)
-    idx = tf.reduce_sum(tf.cast(yc[..., None] >= y_k[..., 1:], tf.int32), axis=-1)
-    onehot = tf.one_hot(idx, k, dtype=y.dtype)
-    xk, wk, yk, hk, dk, dk1 = _bin_values(onehot, x_k, w, y_k, h, deriv)
+    inside, yc, (xk, wk, yk, hk, dk, dk1) = _locate(y, raw, bound, along_y=True)
     s = hk / wk
     dy = yc - yk
     slope_sum = dk1 + dk - 2.0 * s
@@ -110,8 +127,6 @@ def rq_spline_inverse(y, raw, bound):
     disc = tf.maximum(b * b - 4.0 * a * c, 0.0)
     xi = tf.clip_by_value((2.0 * c) / (-b - tf.sqrt(disc)), 0.0, 1.0)
     x = xk + xi * wk
-    t = xi * (1.0 - xi)
-    den = s + slope_sum * t
-    num = dk1 * xi * xi + 2.0 * s * t + dk * (1.0 - xi) ** 2
-    log_det = 2.0 * tf.math.log(s) + tf.math.log(num) - 2.0 * tf.math.log(den)
+    den = s + slope_sum * xi * (1.0 - xi)
+    log_det = _log_slope(s, xi, dk, dk1, den)
     return tf.where(inside, x, y), tf.where(inside, log_det, tf.zeros_like(y))

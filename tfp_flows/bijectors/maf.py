@@ -26,7 +26,12 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from tfp_flows.bijectors._spline import num_spline_params, rq_spline, rq_spline_inverse
+from tfp_flows.bijectors._spline import (
+    check_spline_args,
+    num_spline_params,
+    rq_spline,
+    rq_spline_inverse,
+)
 from tfp_flows.internal.bijector_base import FusedBijector
 from tfp_flows.internal.checks import check_event, check_float_dtype, shape_str
 from tfp_flows.nn.made import MADE
@@ -68,20 +73,7 @@ class _MaskedAutoregressive(FusedBijector):
                 f"got {transform!r}."
             )
         if transform == "spline":
-            if (
-                isinstance(num_bins, bool)
-                or not isinstance(num_bins, int)
-                or num_bins < 2
-            ):
-                raise ValueError(
-                    f"{owner}: argument `num_bins` must be an int >= 2; got "
-                    f"{num_bins!r}."
-                )
-            if not spline_bound > 0:
-                raise ValueError(
-                    f"{owner}: argument `spline_bound` must be > 0; got "
-                    f"{spline_bound!r}."
-                )
+            check_spline_args(owner, num_bins, spline_bound, "spline_bound")
         want = num_spline_params(num_bins) if transform == "spline" else 2
         if made.num_params != want:
             raise ValueError(

@@ -2,7 +2,12 @@
 
 import tensorflow as tf
 
-from tfp_flows.bijectors._spline import num_spline_params, rq_spline, rq_spline_inverse
+from tfp_flows.bijectors._spline import (
+    check_spline_args,
+    num_spline_params,
+    rq_spline,
+    rq_spline_inverse,
+)
 from tfp_flows.bijectors.affine_coupling import AffineCoupling
 
 __all__ = ["SplineCoupling"]
@@ -53,12 +58,7 @@ class SplineCoupling(AffineCoupling):
         **kwargs,
     ):
         owner = "SplineCoupling"
-        if isinstance(num_bins, bool) or not isinstance(num_bins, int) or num_bins < 2:
-            raise ValueError(
-                f"{owner}: argument `num_bins` must be an int >= 2; got {num_bins!r}."
-            )
-        if not bound > 0:
-            raise ValueError(f"{owner}: argument `bound` must be > 0; got {bound!r}.")
+        check_spline_args(owner, num_bins, bound, "bound")
         if mask not in ("channel", "half"):
             raise ValueError(
                 f"{owner}: argument `mask` must be 'channel' or 'half' (the spline "

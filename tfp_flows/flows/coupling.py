@@ -140,12 +140,11 @@ def coupling_flow(
             f"{owner}: argument `base_distribution` must have event shape [{d}] "
             f"(event_size={d}); got event shape {checks.shape_str(base_event)}."
         )
+    cls, extra = AffineCoupling, {}
+    if transform == "spline":
+        cls, extra = SplineCoupling, {"num_bins": num_bins, "bound": spline_bound}
     bijectors = []  # forward (base -> data) order
     for i in range(k):
-        extra = {}
-        if transform == "spline":
-            extra = {"num_bins": num_bins, "bound": spline_bound}
-        cls = SplineCoupling if transform == "spline" else AffineCoupling
         bijectors.append(
             cls(
                 d,

@@ -47,6 +47,10 @@ def test_spline_maf_beats_affine_on_a_sharp_density():
     x_train, x_test = squares(2000), squares(2000)
 
     def gap(transform):
+        # MADE's hidden kernels draw from Keras' global generator (its `seed`
+        # covers masks and output layer only): fix it, or the result depends
+        # on which tests ran before.
+        keras.utils.set_random_seed(0)
         flow = maf(
             2,
             num_layers=2,
@@ -75,5 +79,6 @@ def test_spline_maf_beats_affine_on_a_sharp_density():
         return nll - np.log(2.0)
 
     gaps = {t: gap(t) for t in ("spline", "affine")}
-    assert gaps["spline"] < 0.18, gaps  # measured 0.128
-    assert gaps["affine"] > gaps["spline"] + 0.06, gaps  # affine: 0.254
+    # Measured with global seeds 0-5: spline 0.095-0.146, affine 0.237-0.263.
+    assert gaps["spline"] < 0.18, gaps
+    assert gaps["affine"] > gaps["spline"] + 0.06, gaps

@@ -28,6 +28,10 @@ _EXTRAS = {
     "test": ["pytest>=8", "nbclient>=0.10", "nbformat>=5.10", "ipykernel>=6.29"],
     "colab": ["jupyter>=1.0", "nbclient>=0.10", "nbformat>=5.10", "ipykernel>=6.29"],
     "bench": ["psutil>=5.9"],
+    # The documentation site (`mkdocs build --strict`, run by .ci/run).
+    "docs": ["mkdocs>=1.6", "mkdocstrings-python>=1.10", "mkdocs-jupyter>=0.24"],
+    # Lint and type checks (run by .ci/run).
+    "dev": ["ruff>=0.14,<0.15", "mypy>=1.13"],
 }
 _EXTRAS["all"] = sorted({r for reqs in _EXTRAS.values() for r in reqs})
 

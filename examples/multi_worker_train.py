@@ -43,6 +43,23 @@ def launch_local(num_workers, argv):
         raise SystemExit(f"workers exited with {codes}")
 
 
+def worker_argv(argv):
+    """The launcher's arguments without `--launch-local N` (or `=N`).
+
+    Only that option and its own value are dropped: `--launch-local 2
+    --epochs 2` gives the workers `--epochs 2`.
+    """
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--launch-local":
+            skip = True
+        elif not arg.startswith("--launch-local="):
+            out.append(arg)
+    return out
+
+
 def train(args):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
@@ -123,10 +140,7 @@ def main():
     p.add_argument("--output-dir", default="multi_worker_out")
     args, _ = p.parse_known_args()
     if args.launch_local:
-        rest = [a for a in sys.argv[1:] if not a.startswith("--launch-local")]
-        rest = [a for i, a in enumerate(rest)
-                if not (i > 0 and rest[i - 1] == "--launch-local")]
-        launch_local(args.launch_local, [a for a in rest if a != str(args.launch_local)])
+        launch_local(args.launch_local, worker_argv(sys.argv[1:]))
     else:
         train(args)
 

@@ -2,6 +2,9 @@
 
 A new bijector is one more `Entry` in one of the `registry_*.py` modules
 listed in `_ENTRY_MODULES` (each defines `ENTRIES`, a list of `Entry`).
+A module that fails to import fails the suite (an error at collection of
+`test_registry.py`), and `test_registry.py` checks that every
+`tests/registry_*.py` file is listed: no entry can vanish silently.
 """
 
 import dataclasses
@@ -26,7 +29,9 @@ class Entry:
       event_shape: event shape of the forward input (keep it tiny).
       num_weights: number of trainable variables the bijector must list.
       has_inverse: whether `inverse` exists.
-      inverse_is_numerical: the inverse is an iterative solve (looser tolerance).
+      inverse_is_numerical: the inverse is an iterative solve: the entry also
+        goes through `bijector_checks.check_numerical_inverse_converges`
+        (round trips far out in the tails, where an iteration can stop early).
       input_fn: optional `input_fn(shape, seed) -> array` for restricted domains.
       perturb: std of the noise added to every weight before checking, so that
         zero-initialized (identity) layers are tested away from the identity.
@@ -49,13 +54,9 @@ class Entry:
 def all_entries():
     entries = []
     for module_name in _ENTRY_MODULES:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as e:
-            if e.name == module_name:
-                continue
-            raise
-        entries.extend(module.ENTRIES)
+        # No try/except: a module that does not import is an error, not an
+        # empty list of entries.
+        entries.extend(importlib.import_module(module_name).ENTRIES)
     names = [e.name for e in entries]
     dupes = {n for n in names if names.count(n) > 1}
     assert not dupes, f"duplicate registry names: {dupes}"

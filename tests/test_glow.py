@@ -94,11 +94,48 @@ def test_act_norm_require_initialization_raises():
 
 # -- Invertible 1x1 convolution ---------------------------------------------
 def test_conv1x1_starts_as_rotation_and_lu_matches_plain_logdet():
+    x = tf.random.stateless_normal([2, 3, 5, 4], seed=[7, 8], dtype=tf.float64)
+    # At initialization both forms hold a random rotation: log|det W| = 0.
     for lu in (True, False):
-        conv = fb.Invertible1x1Conv(4, lu_decomposition=lu, seed=5)
+        conv = fb.Invertible1x1Conv(4, lu_decomposition=lu, seed=5, dtype=tf.float64)
         w = conv.weight_matrix().numpy()
-        np.testing.assert_allclose(w @ w.T, np.eye(4), atol=1e-5)
-        np.testing.assert_allclose(np.linalg.det(w), 1.0, atol=1e-5)
+        np.testing.assert_allclose(w @ w.T, np.eye(4), atol=1e-12)
+        np.testing.assert_allclose(np.linalg.det(w), 1.0, atol=1e-12)
+        ldj = conv.forward_log_det_jacobian(x, event_ndims=3).numpy()
+        np.testing.assert_allclose(ldj, 0.0, atol=1e-12)
+    # Move the LU factors far from the rotation (log|det W| = 2.15), then give
+    # a plain conv the same matrix W: the LU form's log-det
+    # H * W * sum(log_s) must be H * W * log|det W| from slogdet of the plain
+    # matrix, and both convs must compute the same maps and log-dets.
+    lu = fb.Invertible1x1Conv(4, seed=5, dtype=tf.float64)
+    rng = np.random.RandomState(3)
+    lu._lower_upper.assign_add(rng.normal(scale=0.5, size=(4, 4)))
+    lu._log_s.assign([0.7, -0.4, 1.1, 0.75])
+    w = lu.weight_matrix().numpy()
+    assert np.max(np.abs(w @ w.T - np.eye(4))) > 0.5  # no longer a rotation
+    _, logabsdet = np.linalg.slogdet(w)
+    np.testing.assert_allclose(logabsdet, 2.15, rtol=1e-12)
+    plain = fb.Invertible1x1Conv(4, lu_decomposition=False, seed=0, dtype=tf.float64)
+    plain.trainable_variables[0].assign(w)
+    np.testing.assert_array_equal(plain.weight_matrix().numpy(), w)
+    pixels = 3 * 5
+    for conv in (lu, plain):
+        ildj = conv.inverse_log_det_jacobian(tf.identity(x), event_ndims=3).numpy()
+        np.testing.assert_allclose(ildj, pixels * logabsdet, rtol=1e-12)
+        fldj = conv.forward_log_det_jacobian(tf.identity(x), event_ndims=3).numpy()
+        np.testing.assert_allclose(fldj, -pixels * logabsdet, rtol=1e-12)
+        # The log-det the fused forward pass stores with its output (TFP's
+        # cache answers ildj(y) for y = forward(x) from it) is the same.
+        y = conv.forward(tf.identity(x))
+        ildj_y = conv.inverse_log_det_jacobian(y, event_ndims=3).numpy()
+        np.testing.assert_allclose(ildj_y, pixels * logabsdet, rtol=1e-12)
+    lu_y, plain_y = lu.forward(tf.identity(x)), plain.forward(tf.identity(x))
+    np.testing.assert_allclose(lu_y.numpy(), plain_y.numpy(), rtol=1e-10, atol=1e-12)
+    lu_z, plain_z = lu.inverse(tf.identity(x)), plain.inverse(tf.identity(x))
+    np.testing.assert_allclose(lu_z.numpy(), plain_z.numpy(), rtol=1e-12, atol=1e-12)
+    # And forward is x -> W^{-1} x per pixel (the sampling direction).
+    w_inv_x = np.einsum("ij,nhwj->nhwi", np.linalg.inv(w), x.numpy())
+    np.testing.assert_allclose(lu_y.numpy(), w_inv_x, rtol=1e-10, atol=1e-12)
 
 
 def test_conv1x1_singular_weight_raises_under_validate_args():

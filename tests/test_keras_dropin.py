@@ -3,6 +3,7 @@ evaluated, saved, restored, resumed and served the same way."""
 
 import io
 import json
+import pathlib
 import subprocess
 import sys
 import zipfile
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests import flow_zoo
 from tests.flow_zoo import ZOO
 from tfp_flows import flows
 from tfp_flows.bijectors import ActNorm
@@ -302,3 +304,32 @@ def test_unbuildable_flow_cannot_be_saved_as_config():
     model = FlowModel(flow)
     with pytest.raises(ValueError, match="not made by a tfp_flows builder"):
         model.get_config()
+
+
+# Listed by hand: a zoo module that does not import is a collection error
+# (`tests/flow_zoo.py` imports them without try/except); these checks catch a
+# module left out of `flow_zoo._MORE` or a case that disappears.
+EXPECTED_ZOO_MODULES = ["tests.flow_zoo_pixel_rnn", "tests.flow_zoo_vi"]
+EXPECTED_ZOO = {
+    "glow",
+    "realnvp",
+    "maf",
+    "iaf",
+    "coupling_flow",
+    "maf_spline",
+    "coupling_flow_spline",
+    "maf_class_conditional",
+    "planar_flow",
+    "radial_flow",
+    "sylvester_flow",
+    "pixel_rnn",
+}
+
+
+def test_every_zoo_module_is_listed_and_every_flow_is_in_the_zoo():
+    assert sorted(flow_zoo._MORE) == EXPECTED_ZOO_MODULES
+    files = sorted(pathlib.Path(__file__).parent.glob("flow_zoo_*.py"))
+    assert [f"tests.{f.stem}" for f in files] == EXPECTED_ZOO_MODULES
+    names = [c.name for c in ZOO]
+    assert len(names) == len(set(names)), names
+    assert set(names) == EXPECTED_ZOO

@@ -183,7 +183,7 @@ def test_units_not_multiple_of_colour_groups_raises():
         ValueError, match=r"`units`.*multiple of color_channels=3.*got 4"
     ):
         RowLSTM(4, color_channels=3)
-    with pytest.raises(ValueError, match=r"`units`.*got 5"):
+    with pytest.raises(ValueError, match=r"`hidden_units`.*got 5"):
         PixelRNN((4, 4, 3), hidden_units=5)
     with pytest.raises(ValueError, match=r"`output_units`.*got 8"):
         PixelRNN((4, 4, 3), hidden_units=3, output_units=8)

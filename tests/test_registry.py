@@ -1,12 +1,32 @@
 """Every registered bijector through every shared check, float32 and float64."""
 
+import importlib
+import pathlib
+
 import pytest
 import tensorflow as tf
 
 from tests import bijector_checks as checks
+from tests import registry
 from tests.registry import all_entries
 
+# A registry module that fails to import raises here: a collection error.
 ENTRIES = all_entries()
+
+# Listed by hand: a module dropped from `registry._ENTRY_MODULES`, or a new
+# `registry_*.py` file not added there, fails `test_every_registry_module_*`.
+EXPECTED_MODULES = [
+    "tests.registry_autoregressive",
+    "tests.registry_glow",
+    "tests.registry_vi",
+]
+# The entries whose inverse is an iterative solve (planar tanh, Sylvester).
+NUMERICAL_INVERSES = {
+    "planar_tanh",
+    "planar_amortized_context",
+    "sylvester_householder",
+    "sylvester_amortized_context",
+}
 
 CHECKS = [
     ("round_trip", checks.check_round_trip, True),
@@ -54,3 +74,39 @@ def test_bijector(entry, dtype, check):
 )
 def test_fldj_matches_autodiff_jacobian_float64(entry):
     checks.check_fldj_vs_autodiff(entry, tf.float64, _bijector(entry, tf.float64))
+
+
+def test_every_registry_module_is_listed_and_contributes_its_entries():
+    assert sorted(registry._ENTRY_MODULES) == EXPECTED_MODULES
+    files = sorted(pathlib.Path(__file__).parent.glob("registry_*.py"))
+    assert [f"tests.{f.stem}" for f in files] == EXPECTED_MODULES
+    names = [e.name for e in ENTRIES]
+    for module_name in EXPECTED_MODULES:
+        module_entries = importlib.import_module(module_name).ENTRIES
+        assert module_entries, f"{module_name} has no entries"
+        for e in module_entries:
+            assert names.count(e.name) == 1, (module_name, e.name)
+    assert len(names) == sum(
+        len(importlib.import_module(m).ENTRIES) for m in EXPECTED_MODULES
+    )
+
+
+def test_inverse_is_numerical_marks_exactly_the_iterative_inverses():
+    # The flag selects `test_numerical_inverse_converges_far_out`; it must be
+    # set on every iterative inverse and only there.
+    numerical = {e.name for e in ENTRIES if e.inverse_is_numerical}
+    assert numerical == NUMERICAL_INVERSES
+    assert all(e.has_inverse for e in ENTRIES if e.inverse_is_numerical)
+
+
+@pytest.mark.parametrize("dtype", [tf.float32, tf.float64], ids=lambda d: d.name)
+@pytest.mark.parametrize(
+    "entry",
+    [
+        pytest.param(e, id=e.name, marks=[pytest.mark.slow] if e.slow else [])
+        for e in ENTRIES
+        if e.inverse_is_numerical
+    ],
+)
+def test_numerical_inverse_converges_far_out(entry, dtype):
+    checks.check_numerical_inverse_converges(entry, dtype, _bijector(entry, dtype))

@@ -116,12 +116,7 @@ class AmortizedBijector(FusedBijector):
             if context_size is None
             else checks.check_positive_int(context_size, "context_size", owner)
         )
-        self._weight_dtype = tf.as_dtype(dtype)
-        if not self._weight_dtype.is_floating:
-            raise ValueError(
-                f"{owner}: argument `dtype` must be floating; "
-                f"got {self._weight_dtype.name}."
-            )
+        self._weight_dtype = checks.check_dtype_arg(dtype, owner)
         self._context = self._check_context(context)
 
     def _check_context(self, context):

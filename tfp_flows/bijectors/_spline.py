@@ -25,6 +25,7 @@ parameters are therefore the identity map.
 from __future__ import annotations
 
 import math
+import numbers
 
 import tensorflow as tf
 
@@ -69,7 +70,8 @@ def check_spline_args(owner, num_bins, bound, bound_name):
         raise ValueError(
             f"{owner}: argument `num_bins` must be an int >= 2; got {num_bins!r}."
         )
-    if not bound > 0:
+    ok = isinstance(bound, numbers.Real) and not isinstance(bound, bool)
+    if not ok or not bound > 0:
         raise ValueError(
             f"{owner}: argument `{bound_name}` must be > 0; got {bound!r}."
         )

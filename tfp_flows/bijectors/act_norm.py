@@ -74,7 +74,7 @@ class ActNorm(FusedBijector):
 
         Raises:
           ValueError: for a non-positive `num_channels`, an `event_ndims` other
-            than 1 or 3, or a non-positive `epsilon`.
+            than 1 or 3, a non-positive `epsilon`, or a non-floating `dtype`.
         """
         parameters = dict(locals())
         owner = "ActNorm"
@@ -84,8 +84,8 @@ class ActNorm(FusedBijector):
                 f"{owner}: argument `event_ndims` must be 3 (images [H, W, C]) or 1 "
                 f"(vectors [C]); got {event_ndims!r}."
             )
-        if not epsilon > 0:
-            raise ValueError(f"{owner}: argument `epsilon` must be > 0; got {epsilon}.")
+        epsilon = checks.check_number(epsilon, "epsilon", owner, minimum=0.0)
+        dtype = checks.check_dtype_arg(dtype, owner)
         with tf.name_scope(name or "act_norm") as name:
             self._num_channels = num_channels
             self._event_ndims = event_ndims
@@ -158,10 +158,19 @@ class ActNorm(FusedBijector):
             global sums (e.g. an all-reduce across replicas); default local.
 
         Raises:
-          ValueError: for a wrong dtype or shape of `data`.
+          ValueError: for a wrong dtype or shape of `data`, an empty batch, or
+            NaN/inf values (eagerly; nothing is written then). In a
+            `tf.function` the same checks are assertions that run before the
+            weights are written, so a failed check raises
+            `InvalidArgumentError` and leaves the layer as it was. Under XLA
+            (where assertions are dropped) invalid statistics are not written
+            either: the weights and the `initialized` flag keep their values.
         """
         data = tf.convert_to_tensor(data)
         self._check(data, "data")
+        owner = f"ActNorm '{self.name}'.initialize"
+        if tf.executing_eagerly() and reduce_fn is None:
+            self._check_data_values(data, owner)
         axes = list(range(data.shape.rank - 1))
         data = tf.cast(data, self._dtype_weights)
         count = tf.cast(tf.reduce_prod(tf.shape(data)[:-1]), data.dtype)
@@ -169,11 +178,68 @@ class ActNorm(FusedBijector):
         total_sq = tf.reduce_sum(tf.square(data), axis=axes)
         if reduce_fn is not None:
             total, total_sq, count = reduce_fn(total, total_sq, count)
-        mean = total / count
-        var = tf.maximum(total_sq / count - tf.square(mean), 0.0)
-        self._shift.assign(mean)
-        self._log_scale.assign(tf.math.log(tf.sqrt(var) + self._epsilon))
-        self._initialized.assign(True)
+        mean = total / tf.maximum(count, 1.0)
+        var = tf.maximum(total_sq / tf.maximum(count, 1.0) - tf.square(mean), 0.0)
+        log_scale = tf.math.log(tf.sqrt(var) + self._epsilon)
+        # What the weights get is checked before it is written: NaN/inf data
+        # or an empty (global) batch must not leave non-finite weights behind
+        # a flag that says "initialized".
+        ok = tf.logical_and(
+            count > 0,
+            tf.reduce_all(tf.math.is_finite(mean))
+            & tf.reduce_all(tf.math.is_finite(log_scale)),
+        )
+        if tf.executing_eagerly():
+            if not bool(ok):
+                raise ValueError(
+                    f"{owner}: argument `data` gives no finite statistics "
+                    f"(examples counted: {int(count)}): it is empty or holds NaN/inf "
+                    "values; nothing was written."
+                )
+            assertions = []
+        elif checks.in_xla_context():
+            assertions = []
+        else:
+            assertions = [
+                tf.debugging.Assert(
+                    count > 0,
+                    [f"{owner}: argument `data` is an empty batch (0 examples)."],
+                ),
+                tf.debugging.Assert(
+                    ok,
+                    [
+                        f"{owner}: argument `data` contains NaN or inf values "
+                        "(the statistics are not finite); nothing was written."
+                    ],
+                ),
+            ]
+        with tf.control_dependencies(assertions):
+            # Under XLA (no assertions) keep the old values when not `ok`.
+            old = [tf.convert_to_tensor(w) for w in (self._shift, self._log_scale)]
+            self._shift.assign(tf.where(ok, mean, old[0]))
+            self._log_scale.assign(tf.where(ok, log_scale, old[1]))
+            self._initialized.assign(
+                tf.logical_or(ok, tf.convert_to_tensor(self._initialized))
+            )
+
+    @staticmethod
+    def _check_data_values(data, owner):
+        """Eager ValueError naming what is wrong with `data` (empty, NaN, inf)."""
+        n = int(tf.reduce_prod(tf.shape(data)[:-1]))
+        if n == 0:
+            raise ValueError(
+                f"{owner}: argument `data` is an empty batch (shape "
+                f"{checks.shape_str(data.shape)}); it needs at least one example."
+            )
+        finite = tf.math.is_finite(data)
+        if not bool(tf.reduce_all(finite)):
+            bad = int(tf.reduce_sum(tf.cast(tf.logical_not(finite), tf.int32)))
+            nan = int(tf.reduce_sum(tf.cast(tf.math.is_nan(data), tf.int32)))
+            raise ValueError(
+                f"{owner}: argument `data` (shape {checks.shape_str(data.shape)}) "
+                f"contains {bad} non-finite value(s) ({nan} NaN, {bad - nan} inf); "
+                "nothing was written."
+            )
 
     def _assertions(self):
         if not (self._require_initialization or self.validate_args):

@@ -1,5 +1,7 @@
 """Affine and additive coupling layers (NICE, RealNVP, Glow)."""
 
+import re
+
 import tensorflow as tf
 
 from tfp_flows.internal import checks
@@ -15,6 +17,20 @@ from tfp_flows.nn.coupling_nets import (
 __all__ = ["AffineCoupling", "AdditiveCoupling"]
 
 _MASKS = ("channel", "half", "checkerboard")
+
+
+def _first_message(error):
+    """The informative line of an exception (Keras wraps the cause's message)."""
+    lines = [
+        re.sub(r"\x1b\[[0-9;]*m", "", line).strip()
+        for line in str(error).splitlines()
+    ]
+    lines = [
+        line
+        for line in lines
+        if line and not line.startswith("Exception encountered when calling")
+    ]
+    return lines[0] if lines else type(error).__name__
 
 
 class AffineCoupling(FusedBijector):
@@ -101,8 +117,11 @@ class AffineCoupling(FusedBijector):
 
         Raises:
           ValueError: for an unknown `mask`, a `parity` not in {0, 1}, too few
-            channels to split, a network with the wrong output channels, or an
-            `event_ndims` other than 1 or 3.
+            channels to split, a network that fails on, or gives the wrong
+            output shape for, a probe input (`[2, 4, 4, C_a]` images, `[2,
+            C_a]` vectors: the output must keep the batch and spatial dims and
+            have the right channels), a non-positive `hidden_units`, a
+            non-floating `dtype`, or an `event_ndims` other than 1 or 3.
           TypeError: if `network` is not a Keras 3 layer.
         """
         parameters = dict(locals())
@@ -121,6 +140,9 @@ class AffineCoupling(FusedBijector):
                 f"{owner}: argument `event_ndims` must be 3 (images) or 1 (vectors); "
                 f"got {event_ndims!r}."
             )
+        hidden_units = checks.check_positive_int(hidden_units, "hidden_units", owner)
+        seed = checks.check_seed(seed, owner, allow_none=True)
+        dtype = checks.check_dtype_arg(dtype, owner)
         mask = "channel" if mask == "half" else mask
         if mask == "channel" and c < 2:
             raise ValueError(
@@ -168,15 +190,7 @@ class AffineCoupling(FusedBijector):
                     f"{owner}: argument `network` must be a Keras 3 layer "
                     f"(keras.layers.Layer); got {type(network)!r}."
                 )
-            probe_shape = [1, 4, 4, self._c_a] if event_ndims == 3 else [1, self._c_a]
-            probe = network(tf.zeros(probe_shape, self._dtype_weights))
-            if probe.shape[-1] != out:
-                raise ValueError(
-                    f"{owner}: argument `network` must output {out} channels "
-                    f"({self._params_per_channel()} parameters for each of "
-                    f"{self._c_b} channels); got output shape {list(probe.shape)} "
-                    f"for input shape {probe_shape}."
-                )
+            self._probe_network(network, out, owner)
         self._network = self._track_keras_layer(network)
         # Default networks run through `apply_coupling_net`: tf.nn ops on the
         # same Keras weights, the last layer's output scale folded into its
@@ -194,6 +208,52 @@ class AffineCoupling(FusedBijector):
 
     def _params_per_channel(self) -> int:
         return 1 if self._additive else 2
+
+    def _expected_output(self, in_shape):
+        """The output shape a network must give for input shape `in_shape`."""
+        return list(in_shape[:-1]) + [self._c_b * self._params_per_channel()]
+
+    def _network_error(self, network, in_shape, got, extra=""):
+        owner = type(self).__name__
+        out = self._c_b * self._params_per_channel()
+        return ValueError(
+            f"{owner}: argument `network` must output {out} channels "
+            f"({self._params_per_channel()} parameters for each of {self._c_b} "
+            "channels) with the batch and spatial dims of its input: inputs of "
+            f"shape {checks.shape_str(in_shape)} must give outputs of shape "
+            f"{checks.shape_str(self._expected_output(in_shape))}; got {got}.{extra}"
+        )
+
+    def _probe_network(self, network, out, owner):
+        """Calls a user network once on zeros and checks its whole output shape.
+
+        Two rows and (images) a 4 x 4 map: a network that changes the batch
+        or spatial size (a strided or 'valid' conv, a Flatten) fails here, at
+        construction, instead of as a raw shape error inside `log_prob`.
+        """
+        c_a = self._c_a
+        images = self._event_ndims == 3
+        probe_shape = [2, 4, 4, c_a] if images else [2, c_a]
+        try:
+            probe = network(tf.zeros(probe_shape, self._dtype_weights))
+        except Exception as e:  # Keras raises many types for a bad input shape.
+            raise ValueError(
+                f"{owner}: argument `network` could not be called on an input of "
+                f"shape {probe_shape} ([batch, {'H, W, ' if images else ''}{c_a}]: "
+                f"the {c_a} conditioning channels); it must accept any batch"
+                + (" and spatial size" if images else "")
+                + f". {type(e).__name__}: {_first_message(e)}"
+            ) from e
+        got = getattr(probe, "shape", None)
+        if got is None or tf.TensorShape(got).as_list() != self._expected_output(
+            probe_shape
+        ):
+            raise self._network_error(
+                network,
+                probe_shape,
+                "output shape "
+                + (checks.shape_str(got) if got is not None else f"None ({probe!r})"),
+            )
 
     @property
     def network(self):
@@ -224,7 +284,17 @@ class AffineCoupling(FusedBijector):
     def _call_network(self, flat):
         if self._fast_net:
             return apply_coupling_net(self._network, flat, self._output_order)
-        return self._network(flat)
+        h = self._network(flat)
+        # A user network passed the probe at construction; at other sizes it
+        # may still change the spatial shape (e.g. a conv that needs a size
+        # divisible by 8): say so here rather than as a raw AddV2 error.
+        want = self._expected_output(flat.shape)
+        got = tf.TensorShape(getattr(h, "shape", None))
+        if got.rank is not None and not got.is_compatible_with(want):
+            raise self._network_error(
+                self._network, flat.shape, f"output shape {checks.shape_str(got)}"
+            )
+        return h
 
     def _run_network(self, x_a):
         """Applies the network to `[..., event]` by flattening the batch dims."""

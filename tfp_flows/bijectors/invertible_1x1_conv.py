@@ -124,11 +124,14 @@ class Invertible1x1Conv(FusedBijector):
           name: name.
 
         Raises:
-          ValueError: for a non-positive `num_channels`.
+          ValueError: for a non-positive `num_channels`, a `seed` that is not
+            None or a non-negative integer, or a non-floating `dtype`.
         """
         parameters = dict(locals())
         owner = "Invertible1x1Conv"
         c = checks.check_positive_int(num_channels, "num_channels", owner)
+        seed = checks.check_seed(seed, owner, allow_none=True)
+        dtype = checks.check_dtype_arg(dtype, owner)
         with tf.name_scope(name or "invertible_1x1_conv") as name:
             self._num_channels = c
             self._lu = bool(lu_decomposition)
@@ -141,7 +144,10 @@ class Invertible1x1Conv(FusedBijector):
                 dtype=None,
                 name=name,
             )
-        w0 = random_rotation(c, seed if seed is not None else np.random.randint(2**31))
+        # numpy's RandomState takes seeds < 2**32 (builders derive large ones).
+        w0 = random_rotation(
+            c, seed % 2**32 if seed is not None else np.random.randint(2**31)
+        )
         store = WeightStore(name=self.name.rstrip("/"), dtype=dtype)
         if self._lu:
             p, lower, upper = scipy.linalg.lu(w0)

@@ -84,14 +84,35 @@ class MultiScale(FusedBijector):
         """
         parameters = dict(locals())
         owner = "MultiScale"
-        shape = tf.TensorShape(event_shape)
-        if shape.rank != 3 or not shape.is_fully_defined():
+        shape = tf.TensorShape(
+            checks.check_image_shape(event_shape, "event_shape", owner)
+        )
+        if isinstance(levels, Level) or not isinstance(levels, (list, tuple)):
             raise ValueError(
-                f"{owner}: argument `event_shape` must be a fully known [H, W, C]; "
-                f"got {event_shape!r}."
+                f"{owner}: argument `levels` must be a list of "
+                f"tfp_flows.bijectors.Level; got {type(levels).__name__}."
             )
         if not levels:
-            raise ValueError(f"{owner}: argument `levels` must hold at least one Level.")
+            raise ValueError(
+                f"{owner}: argument `levels` must hold at least one Level; got []."
+            )
+        for i, level in enumerate(levels):
+            if not isinstance(level, Level):
+                raise ValueError(
+                    f"{owner}: argument `levels[{i}]` must be a "
+                    f"tfp_flows.bijectors.Level; got {type(level)!r}."
+                )
+            for field in ("pre_steps", "steps"):
+                parts = getattr(level, field)
+                if isinstance(parts, tfb.Bijector) or not isinstance(
+                    parts, (list, tuple)
+                ):
+                    raise ValueError(
+                        f"{owner}: argument `levels[{i}].{field}` must be a list of "
+                        f"bijectors; got {type(parts).__name__} (wrap a single "
+                        "bijector in a list)."
+                    )
+        dtype = checks.check_dtype_arg(dtype, owner)
         with tf.name_scope(name or "multi_scale") as name:
             self._event_shape = shape.as_list()
             self._levels = list(levels)

@@ -6,6 +6,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfp_flows.bijectors._amortized import AmortizedBijector, solve_tanh_equation
+from tfp_flows.internal import checks
 
 __all__ = ["PlanarFlow"]
 
@@ -110,8 +111,10 @@ class PlanarFlow(AmortizedBijector):
             )
         self._activation = activation
         self._negative_slope = float(negative_slope)
-        self._init_scale = float(init_scale)
-        self._seed = int(seed)
+        self._init_scale = checks.check_number(
+            init_scale, "init_scale", self._owner, minimum=0.0, strict=False
+        )
+        self._seed = checks.check_seed(seed, self._owner)
         self._init_common(event_size, context_size, context, dtype)
         with tf.name_scope(name or "planar_flow") as name:
             super().__init__(

@@ -6,6 +6,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfp_flows.bijectors._amortized import AmortizedBijector
+from tfp_flows.internal import checks
 
 __all__ = ["RadialFlow"]
 
@@ -84,8 +85,10 @@ class RadialFlow(AmortizedBijector):
         name: str | None = None,
     ):
         parameters = dict(locals())
-        self._init_scale = float(init_scale)
-        self._seed = int(seed)
+        self._init_scale = checks.check_number(
+            init_scale, "init_scale", self._owner, minimum=0.0, strict=False
+        )
+        self._seed = checks.check_seed(seed, self._owner)
         self._init_common(event_size, context_size, context, dtype)
         with tf.name_scope(name or "radial_flow") as name:
             super().__init__(

@@ -90,8 +90,10 @@ class SylvesterFlow(AmortizedBijector):
         name: str | None = None,
     ):
         parameters = dict(locals())
-        self._init_scale = float(init_scale)
-        self._seed = int(seed)
+        self._init_scale = checks.check_number(
+            init_scale, "init_scale", self._owner, minimum=0.0, strict=False
+        )
+        self._seed = checks.check_seed(seed, self._owner)
         self._init_common(event_size, context_size, context, dtype)
         d = self._event_size
         self._num_householder = checks.check_positive_int(

@@ -9,6 +9,8 @@ import math
 import numpy as np
 import tensorflow as tf
 
+from tfp_flows.internal import checks
+
 __all__ = ["NUM_LEVELS", "bits_per_dim", "dequantize", "load_digits"]
 
 NUM_LEVELS = 17
@@ -31,7 +33,7 @@ def load_digits(split="train", *, binarize=False, threshold=8, with_labels=False
       labels when `with_labels` is True.
 
     Raises:
-      ValueError: for an unknown `split`.
+      ValueError: for an unknown `split` or a `threshold` that is not a number.
 
     #### Examples
 
@@ -46,6 +48,8 @@ def load_digits(split="train", *, binarize=False, threshold=8, with_labels=False
             f"load_digits: argument `split` must be 'train', 'test' or 'all'; "
             f"got {split!r}."
         )
+    if binarize:
+        checks.check_number(threshold, "threshold", "load_digits")
     bunch = _sk_load_digits()
     images = bunch.images.astype(np.uint8)[..., None]
     labels = bunch.target.astype(np.int64)
@@ -74,16 +78,80 @@ def dequantize(images, *, num_levels=NUM_LEVELS, seed=None, center=True):
 
     Returns:
       float32 tensor of the same shape.
+
+    Raises:
+      ValueError: `num_levels` not an integer >= 1; `images` holding values
+        that are not integer levels `0..num_levels-1` (e.g. already
+        dequantized floats); a bad `seed`. In a `tf.function` the value
+        check is an assertion (`InvalidArgumentError`; dropped under XLA).
     """
+    owner = "dequantize"
+    num_levels = checks.check_positive_int(num_levels, "num_levels", owner)
+    images = tf.convert_to_tensor(images)
+    _check_levels(images, num_levels, owner)
     k = tf.cast(images, tf.float32)
     if seed is None:
         u = tf.random.uniform(tf.shape(k), dtype=tf.float32)
     else:
-        if isinstance(seed, int):
-            seed = [seed, 0]
+        seed = _check_stateless_seed(seed, owner)
         u = tf.random.stateless_uniform(tf.shape(k), seed=seed, dtype=tf.float32)
     x = (k + u) / float(num_levels)
     return x - 0.5 if center else x
+
+
+def _check_levels(images, num_levels, owner, arg_name="images"):
+    """Integer levels in `0..num_levels-1`: ValueError eagerly, else asserts."""
+    top = num_levels - 1
+    dtype = images.dtype
+    if not (dtype.is_integer or dtype.is_floating or dtype.is_bool):
+        raise ValueError(
+            f"{owner}: argument `{arg_name}` must hold integer levels 0..{top}; got "
+            f"dtype {images.dtype.name}."
+        )
+    value = tf.get_static_value(images)
+    if value is not None:
+        value = np.asarray(value, np.float64)
+        if value.size and not np.all(np.mod(value, 1) == 0):
+            bad = value[np.mod(value, 1) != 0].reshape(-1)[0]
+            raise ValueError(
+                f"{owner}: argument `{arg_name}` must hold integer levels 0..{top} "
+                f"(num_levels={num_levels}); got a non-integer value {bad!r} "
+                "(already dequantized?)."
+            )
+        if value.size and (value.min() < 0 or value.max() > top):
+            raise ValueError(
+                f"{owner}: argument `{arg_name}` must hold levels in 0..{top} "
+                f"(num_levels={num_levels}); got values in "
+                f"{value.min():g}..{value.max():g}."
+            )
+        return
+    if checks.in_xla_context():
+        return
+    x = tf.cast(images, tf.float32)
+    msg = (
+        f"{owner}: argument `{arg_name}` must hold integer levels 0..{top} "
+        f"(num_levels={num_levels})"
+    )
+    tf.debugging.assert_equal(x, tf.round(x), message=msg)
+    tf.debugging.assert_greater_equal(x, 0.0, message=msg)
+    tf.debugging.assert_less_equal(x, float(top), message=msg)
+
+
+def _check_stateless_seed(seed, owner):
+    """An int seed becomes `[seed, 0]`; a shape-[2] integer seed is kept."""
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+        return [int(seed), 0]
+    if isinstance(seed, (tf.Tensor, tf.Variable)):
+        if seed.dtype.is_integer and seed.shape.is_compatible_with([2]):
+            return seed
+    else:
+        arr = np.asarray(seed)
+        if arr.shape == (2,) and np.issubdtype(arr.dtype, np.integer):
+            return seed
+    raise ValueError(
+        f"{owner}: argument `seed` must be None, an integer or a pair of integers "
+        f"(a stateless seed of shape [2]); got {seed!r}."
+    )
 
 
 def bits_per_dim(log_prob, num_dims, *, num_levels=NUM_LEVELS):
@@ -108,6 +176,10 @@ def bits_per_dim(log_prob, num_dims, *, num_levels=NUM_LEVELS):
     >>> round(float(bits_per_dim(0.0, 64, num_levels=17)), 9)  # uniform: log2(17)
     4.087462841
     """
+    owner = "bits_per_dim"
+    if not isinstance(num_dims, (tf.Tensor, tf.Variable)):
+        num_dims = checks.check_positive_int(num_dims, "num_dims", owner)
+    num_levels = checks.check_positive_int(num_levels, "num_levels", owner)
     log_prob = tf.convert_to_tensor(log_prob, dtype_hint=tf.float64)
     d = tf.cast(num_dims, log_prob.dtype)
     return -(log_prob - d * math.log(num_levels)) / (d * math.log(2.0))

@@ -26,6 +26,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tfp_flows.internal import checks
 from tfp_flows.internal.checks import shape_str
 from tfp_flows.internal.keras import keras, tf_variables_of
 from tfp_flows.internal.specs import register_builder
@@ -53,8 +54,11 @@ class PixelRNNDistribution(tfd.Distribution):
     Args:
       network: a `tfp_flows.layers.PixelRNN`.
       context: a context `[..., C]` to bind (conditional networks only).
-      validate_args: also check pixel values inside `tf.function` (eager
-        inputs are always checked).
+      validate_args: also check that pixel values are integers inside
+        `tf.function` (eager inputs are always checked; the range
+        `0..num_levels-1` is asserted in `tf.function` too, and under XLA,
+        where assertions are dropped, an out-of-range level gives a NaN
+        log-probability).
       name: name of the distribution.
 
     Raises:
@@ -224,6 +228,9 @@ class PixelRNNDistribution(tfd.Distribution):
         `[*sample_shape, *z.shape[:-1], H, W, C]`. `cached=False` re-runs the
         network for every pixel (slow; for checks and benchmarks).
         """
+        sample_shape = checks.check_sample_shape(
+            sample_shape, "PixelRNNDistribution.sample"
+        )
         context = kwargs.pop("context", None)
         if context is not None and self._context is None:
             return self.condition(context).sample(
@@ -250,7 +257,15 @@ class PixelRNNDistribution(tfd.Distribution):
     # -- checks ---------------------------------------------------------
 
     def _check_values(self, x, arg_name):
-        """ValueError for non-integer / out-of-range pixels (eager values)."""
+        """Non-integer / out-of-range pixels raise, naming `arg_name`.
+
+        Static (eager) values: ValueError. Symbolic values (`tf.function`):
+        `tf.debugging` assertions on the range `0..num_levels-1` always (and
+        integrality too under `validate_args`), so a bad level raises
+        `InvalidArgumentError` naming the argument and the range, never a raw
+        softmax error. Inside XLA, where assertions are dropped, `log_prob`
+        is NaN for out-of-range levels (see `per_pixel_log_prob`).
+        """
         self._network.check_images(x, arg_name, "PixelRNNDistribution")
         top = self.num_levels - 1
         value = tf.get_static_value(x)
@@ -269,17 +284,21 @@ class PixelRNNDistribution(tfd.Distribution):
                     f"{value.min()}..{value.max()}."
                 )
             return x
+        if checks.in_xla_context() or tf.executing_eagerly():
+            return x
+        xf = tf.cast(x, tf.float32)
+        msg = (
+            f"PixelRNNDistribution: argument `{arg_name}` must hold integers in "
+            f"0..{top} (num_levels={self.num_levels})."
+        )
+        assertions = [
+            tf.debugging.assert_greater_equal(xf, 0.0, message=msg),
+            tf.debugging.assert_less_equal(xf, float(top), message=msg),
+        ]
         if self.validate_args:
-            xf = tf.cast(x, tf.float32)
-            msg = f"PixelRNNDistribution: `{arg_name}` must hold integers in 0..{top}."
-            with tf.control_dependencies(
-                [
-                    tf.debugging.assert_equal(xf, tf.round(xf), message=msg),
-                    tf.debugging.assert_greater_equal(xf, 0.0, message=msg),
-                    tf.debugging.assert_less_equal(xf, float(top), message=msg),
-                ]
-            ):
-                x = tf.identity(x)
+            assertions.append(tf.debugging.assert_equal(xf, tf.round(xf), message=msg))
+        with tf.control_dependencies(assertions):
+            x = tf.identity(x)
         return x
 
     # -- density --------------------------------------------------------
@@ -316,7 +335,15 @@ class PixelRNNDistribution(tfd.Distribution):
         levels = tf.cast(flat, tf.int32)
         if self._network.num_logits == 1:  # Bernoulli: logits [0, l]
             logits = tf.concat([tf.zeros_like(logits), logits], -1)
-        lp = -tf.nn.sparse_softmax_cross_entropy_with_logits(levels, logits)
+        # Out-of-range levels were rejected above (eager: ValueError; graph: an
+        # assertion). Under XLA the assertion is dropped: give NaN, never a
+        # finite number or the op's own error.
+        top = self.num_levels - 1
+        valid = tf.logical_and(levels >= 0, levels <= top)
+        lp = -tf.nn.sparse_softmax_cross_entropy_with_logits(
+            tf.clip_by_value(levels, 0, top), logits
+        )
+        lp = tf.where(valid, lp, tf.constant(np.nan, lp.dtype))
         return tf.reshape(lp, tf.concat([batch_shape, event], 0))
 
     def _log_prob(self, value, context=None):

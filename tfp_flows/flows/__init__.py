@@ -1,4 +1,10 @@
-"""Builders. All these functions return a `tfd.TransformedDistribution`."""
+"""Builders. All these functions return a `tfd.TransformedDistribution`.
+
+(Precisely TFP's class with checked arguments: `log_prob` rejects integer
+data and values of the wrong event shape, `sample` a negative or non-integer
+count, and every method a `context=` the flow cannot use, each with an error
+naming the argument; see `tfp_flows.internal.flow_distribution`.)
+"""
 
 from tfp_flows.flows.autoregressive import ConditionalFlow
 from tfp_flows.flows.autoregressive import iaf

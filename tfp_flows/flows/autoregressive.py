@@ -22,10 +22,17 @@ from tensorflow_probability import bijectors as tfb
 
 from tfp_flows.bijectors._spline import num_spline_params
 from tfp_flows.bijectors.maf import IAF, MAF
-from tfp_flows.internal.checks import check_positive_int, shape_str
+from tfp_flows.internal.checks import (
+    check_base_distribution,
+    check_dtype_arg,
+    check_positive_int,
+    check_seed,
+    shape_str,
+)
+from tfp_flows.internal.flow_distribution import FlowDistribution
 from tfp_flows.internal.keras import keras_layers_of
 from tfp_flows.internal.specs import register_builder
-from tfp_flows.nn.made import MADE, made_degrees
+from tfp_flows.nn.made import MADE, check_hidden_units, made_degrees
 
 tfd = tfp.distributions
 
@@ -46,11 +53,14 @@ class ConditionalFlow(tf.Module):
       name: module name.
     """
 
-    def __init__(self, distribution, bijectors, context_size: int, name="flow"):
+    def __init__(
+        self, distribution, bijectors, context_size: int, name="flow", *, owner=None
+    ):
         super().__init__(name=name)
         self.distribution = distribution
         self.bijectors = list(bijectors)
         self.context_size = int(context_size)
+        self._owner = owner or name
 
     @property
     def event_shape(self) -> tf.TensorShape:
@@ -91,13 +101,19 @@ class ConditionalFlow(tf.Module):
             b.with_context(context) if isinstance(b, (MAF, IAF)) else b
             for b in self.bijectors
         ]
-        return tfd.TransformedDistribution(
-            self.distribution, tfb.Chain(bound[::-1]), name=self.name
+        return FlowDistribution(
+            self.distribution,
+            tfb.Chain(bound[::-1]),
+            owner=self._owner,
+            context_bound=True,
+            name=self.name,
         )
 
     def log_prob(self, x, context) -> tf.Tensor:
         """`log p(x | context)`."""
-        return self.condition(context).log_prob(x)
+        dist = self.condition(context)
+        dist.check_value(x, "log_prob", arg_name="x")
+        return dist.log_prob(x)
 
     def sample(self, sample_shape=(), context=None, seed=None) -> tf.Tensor:
         """Samples of `p(. | context)`; see `condition` for the context shape."""
@@ -176,7 +192,11 @@ def _build(
     owner = kind
     d = check_positive_int(event_size, "event_size", owner)
     k = check_positive_int(num_layers, "num_layers", owner)
-    dtype = tf.as_dtype(dtype)
+    if context_size is not None:
+        context_size = check_positive_int(context_size, "context_size", owner)
+    hidden_units = check_hidden_units(d, hidden_units, context_size, owner=owner)
+    seed = check_seed(seed, owner)
+    dtype = check_dtype_arg(dtype, owner)
     rng = np.random.default_rng(seed)
     if permutation == "reverse":
         perms = [np.arange(d)[::-1]] * (k - 1)
@@ -195,12 +215,7 @@ def _build(
             tfd.Normal(tf.constant(0.0, dtype), tf.constant(1.0, dtype)),
             sample_shape=[d],
         )
-    base_event = base_distribution.event_shape
-    if base_event.rank is not None and base_event.as_list() not in ([d], [None]):
-        raise ValueError(
-            f"{owner}: argument `base_distribution` must have event shape [{d}] "
-            f"(event_size={d}); got event shape {shape_str(base_event)}."
-        )
+    check_base_distribution(base_distribution, [d], dtype, owner)
     cls = MAF if kind == "maf" else IAF
     orders, base_perm = _fold_permutations(d, k, perms, input_order, num_masks)
     bijectors = []  # forward (base -> data) order
@@ -243,9 +258,11 @@ def _build(
                 tfb.Permute(permutation=perms[i].astype(np.int32), name=f"permute_{i}")
             )
     if context_size is not None:
-        return ConditionalFlow(base_distribution, bijectors, context_size, name=name)
-    return tfd.TransformedDistribution(
-        base_distribution, tfb.Chain(bijectors[::-1]), name=name
+        return ConditionalFlow(
+            base_distribution, bijectors, context_size, name=name, owner=owner
+        )
+    return FlowDistribution(
+        base_distribution, tfb.Chain(bijectors[::-1]), owner=owner, name=name
     )
 
 
@@ -311,7 +328,11 @@ def maf(
       A `tfd.TransformedDistribution`, or a `ConditionalFlow` if `context_size`.
 
     Raises:
-      ValueError: for bad sizes, options or base event shape.
+      ValueError: for bad sizes or options (naming this builder's argument,
+        e.g. `hidden_units[0]` too small for `event_size`), a `seed` that is
+        not a non-negative integer, a non-floating `dtype`, or a base
+        distribution of another event shape or dtype.
+      TypeError: `base_distribution` is not a `tfd.Distribution`.
 
     #### Examples
 

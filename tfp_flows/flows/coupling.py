@@ -17,6 +17,7 @@ from tfp_flows.bijectors.act_norm import ActNorm
 from tfp_flows.bijectors.affine_coupling import AffineCoupling
 from tfp_flows.bijectors.spline_coupling import SplineCoupling
 from tfp_flows.internal import checks
+from tfp_flows.internal.flow_distribution import FlowDistribution
 from tfp_flows.internal.specs import register_builder
 
 tfd = tfp.distributions
@@ -90,8 +91,9 @@ def coupling_flow(
 
     Raises:
       ValueError: for a non-positive size or count, an unknown `mask`, D < 2
-        with the 'half' mask, or a base distribution whose event shape is not
-        `[D]`.
+        with the 'half' mask, a bad `seed` or `dtype`, or a base distribution
+        whose event shape is not `[D]` or whose dtype is not `dtype`.
+      TypeError: `base_distribution` is not a `tfd.Distribution`.
 
     #### Examples
 
@@ -128,18 +130,14 @@ def coupling_flow(
         raise ValueError(
             f"{owner}: transform='spline' needs mask='half'; got mask={mask!r}."
         )
-    dtype = tf.as_dtype(dtype)
+    seed = checks.check_seed(seed, owner)
+    dtype = checks.check_dtype_arg(dtype, owner)
     if base_distribution is None:
         base_distribution = tfd.Sample(
             tfd.Normal(tf.constant(0.0, dtype), tf.constant(1.0, dtype)),
             sample_shape=[d],
         )
-    base_event = base_distribution.event_shape
-    if base_event.rank is not None and base_event.as_list() not in ([d], [None]):
-        raise ValueError(
-            f"{owner}: argument `base_distribution` must have event shape [{d}] "
-            f"(event_size={d}); got event shape {checks.shape_str(base_event)}."
-        )
+    checks.check_base_distribution(base_distribution, [d], dtype, owner)
     cls, extra = AffineCoupling, {}
     if transform == "spline":
         cls, extra = SplineCoupling, {"num_bins": num_bins, "bound": spline_bound}
@@ -171,6 +169,6 @@ def coupling_flow(
                     name=f"{name}_act_norm_{i}",
                 )
             )
-    return tfd.TransformedDistribution(
-        base_distribution, tfb.Chain(bijectors[::-1]), name=name
+    return FlowDistribution(
+        base_distribution, tfb.Chain(bijectors[::-1]), owner=owner, name=name
     )

@@ -15,6 +15,7 @@ from tfp_flows.bijectors.affine_coupling import AffineCoupling
 from tfp_flows.bijectors.glow_step import GlowStep
 from tfp_flows.bijectors.multi_scale import Level, MultiScale
 from tfp_flows.internal import checks
+from tfp_flows.internal.flow_distribution import FlowDistribution
 from tfp_flows.internal.specs import register_builder
 
 tfd = tfp.distributions
@@ -23,13 +24,7 @@ __all__ = ["glow", "initialize_act_norms", "realnvp", "sample_with_temperature"]
 
 
 def _check_image_shape(event_shape, num_levels, owner, squeezes):
-    shape = tf.TensorShape(event_shape)
-    if shape.rank != 3 or not shape.is_fully_defined():
-        raise ValueError(
-            f"{owner}: argument `event_shape` must be a fully known [H, W, C]; "
-            f"got {event_shape!r}."
-        )
-    h, w, c = shape.as_list()
+    h, w, c = checks.check_image_shape(event_shape, "event_shape", owner)
     num_levels = checks.check_positive_int(num_levels, "num_levels", owner)
     factor = 2**squeezes(num_levels)
     if h % factor or w % factor:
@@ -82,7 +77,9 @@ def glow(
       `initialize_act_norms(flow, data_batch)` before training.
 
     Raises:
-      ValueError: for an event shape the levels cannot squeeze, or a bad count.
+      ValueError: for an event shape the levels cannot squeeze (or not three
+        positive integers), a bad count, a `seed` that is not a non-negative
+        integer, or a non-floating `dtype`.
 
     #### Examples
 
@@ -96,6 +93,8 @@ def glow(
     (h, w, c), num_levels = _check_image_shape(event_shape, num_levels, owner, lambda n: n)
     num_steps = checks.check_positive_int(num_steps, "num_steps", owner)
     hidden_units = checks.check_positive_int(hidden_units, "hidden_units", owner)
+    seed = checks.check_seed(seed, owner)
+    dtype = checks.check_dtype_arg(dtype, owner)
     levels = []
     channels = c
     for i in range(num_levels):
@@ -120,7 +119,9 @@ def glow(
         [h, w, c], levels, learn_top=learn_top, dtype=dtype, validate_args=validate_args,
         name=name,
     )
-    return tfd.TransformedDistribution(_base([h, w, c], dtype), bijector, name=name)
+    return FlowDistribution(
+        _base([h, w, c], dtype), bijector, owner=owner, name=name
+    )
 
 
 @register_builder("realnvp")
@@ -148,6 +149,10 @@ def realnvp(
     Returns:
       A `tfd.TransformedDistribution` over `[H, W, C]`.
 
+    Raises:
+      ValueError: as `glow` (event shape, counts, `hidden_units`, `seed`,
+        `dtype`).
+
     #### Examples
 
     >>> flow = realnvp((8, 8, 1), num_levels=2, num_couplings=1, hidden_units=8)
@@ -159,6 +164,9 @@ def realnvp(
         event_shape, num_levels, owner, lambda n: n - 1
     )
     num_couplings = checks.check_positive_int(num_couplings, "num_couplings", owner)
+    hidden_units = checks.check_positive_int(hidden_units, "hidden_units", owner)
+    seed = checks.check_seed(seed, owner)
+    dtype = checks.check_dtype_arg(dtype, owner)
     counter = [0]
 
     def couplings(channels, mask, count, tag):
@@ -193,7 +201,9 @@ def realnvp(
         [h, w, c], levels, learn_top=learn_top, dtype=dtype, validate_args=validate_args,
         name=name,
     )
-    return tfd.TransformedDistribution(_base([h, w, c], dtype), bijector, name=name)
+    return FlowDistribution(
+        _base([h, w, c], dtype), bijector, owner=owner, name=name
+    )
 
 
 def _walk_and_initialize(b, y):
@@ -240,6 +250,12 @@ def initialize_act_norms(flow, data):
     Returns:
       The latent `z` of `data` after initialization.
 
+    Raises:
+      ValueError: integer, empty or non-finite `data` (nothing is written to
+        an ActNorm from it), `data` of the wrong event shape, or a conditional
+        family as `flow` (initialize `flow.condition(c)`).
+      TypeError: `flow` is neither a distribution nor a bijector.
+
     #### Examples
 
     >>> flow = glow((8, 8, 1), num_levels=1, num_steps=1, hidden_units=8)
@@ -249,7 +265,24 @@ def initialize_act_norms(flow, data):
     >>> bool(act.is_initialized)
     True
     """
+    owner = "initialize_act_norms"
+    if hasattr(flow, "condition") and not hasattr(flow, "bijector"):
+        raise ValueError(
+            f"{owner}: argument `flow` is a conditional family "
+            f"({type(flow).__name__}); bind a context first: "
+            "`initialize_act_norms(flow.condition(context), data)` (or "
+            "`FlowModel.initialize_act_norms((x, context))`)."
+        )
     bijector = getattr(flow, "bijector", flow)
+    if not isinstance(bijector, tfb.Bijector):
+        raise TypeError(
+            f"{owner}: argument `flow` must be a tfd.TransformedDistribution or a "
+            f"tfb.Bijector; got {type(flow).__name__}."
+        )
+    if hasattr(flow, "check_value"):  # a tfp_flows flow: names `data`
+        flow.check_value(data, arg_name="data", owner=owner)
+    else:
+        checks.check_no_integer_values(data, "data", owner, tf.float32)
     data = tf.convert_to_tensor(data)
     return _walk_and_initialize(bijector, data)
 
@@ -267,11 +300,27 @@ def sample_with_temperature(flow, sample_shape=(), *, temperature=1.0, seed=None
 
     Returns:
       Samples of shape `sample_shape + event_shape`.
+
+    Raises:
+      ValueError: `flow` is not a transformed distribution (a conditional
+        family needs `flow.condition(c)`), a bad `sample_shape`, or a
+        `temperature` that is not a number >= 0.
     """
+    owner = "sample_with_temperature"
     if not (hasattr(flow, "bijector") and hasattr(flow, "distribution")):
+        hint = (
+            " (a conditional family: pass `flow.condition(context)`)"
+            if hasattr(flow, "condition")
+            else ""
+        )
         raise ValueError(
-            "sample_with_temperature: argument `flow` must be a "
-            f"tfd.TransformedDistribution; got {type(flow)!r}."
+            f"{owner}: argument `flow` must be a "
+            f"tfd.TransformedDistribution{hint}; got {type(flow)!r}."
+        )
+    sample_shape = checks.check_sample_shape(sample_shape, owner)
+    if not isinstance(temperature, (tf.Tensor, tf.Variable)):
+        temperature = checks.check_number(
+            temperature, "temperature", owner, minimum=0.0, strict=False
         )
     eps = flow.distribution.sample(sample_shape, seed=seed)
     t = tf.cast(temperature, eps.dtype)

@@ -20,7 +20,9 @@ from tensorflow_probability import bijectors as tfb
 from tfp_flows.bijectors.planar import PlanarFlow
 from tfp_flows.bijectors.radial import RadialFlow
 from tfp_flows.bijectors.sylvester import SylvesterFlow
+from tfp_flows.internal import checks
 from tfp_flows.internal.checks import check_positive_int, shape_str
+from tfp_flows.internal.flow_distribution import FlowDistribution
 from tfp_flows.internal.keras import keras, keras_layers_of
 from tfp_flows.internal.specs import register_builder
 
@@ -45,24 +47,20 @@ __all__ = [
 def _stack(cls, kind, event_size, num_layers, base_distribution, seed, dtype, kwargs):
     d = check_positive_int(event_size, "event_size", kind)
     k = check_positive_int(num_layers, "num_layers", kind)
-    dtype = tf.as_dtype(dtype)
+    seed = checks.check_seed(seed, kind)
+    dtype = checks.check_dtype_arg(dtype, kind)
     if base_distribution is None:
         base_distribution = tfd.Sample(
             tfd.Normal(tf.constant(0.0, dtype), tf.constant(1.0, dtype)),
             sample_shape=[d],
         )
-    event = base_distribution.event_shape
-    if event.rank is not None and event.as_list() != [d]:
-        raise ValueError(
-            f"{kind}: argument `base_distribution` must have event shape [{d}] "
-            f"(event_size={d}); got event shape {shape_str(event)}."
-        )
+    checks.check_base_distribution(base_distribution, [d], dtype, kind)
     steps = [
         cls(d, seed=seed * 1000 + i, dtype=dtype, name=f"{kind}_{i}", **kwargs)
         for i in range(k)
     ]
-    return tfd.TransformedDistribution(
-        base_distribution, tfb.Chain(steps[::-1]), name=kind
+    return FlowDistribution(
+        base_distribution, tfb.Chain(steps[::-1]), owner=kind, name=kind
     )
 
 
@@ -251,7 +249,10 @@ def log_normalizer_on_grid(
     >>> round(log_normalizer_on_grid(lambda z: 0.5 * tf.reduce_sum(z * z, -1)), 4)
     1.8379
     """
-    n = check_positive_int(num_points, "num_points", "log_normalizer_on_grid", 2)
+    owner = "log_normalizer_on_grid"
+    checks.check_callable(energy, "energy", owner)
+    limit = checks.check_number(limit, "limit", owner, minimum=0.0)
+    n = check_positive_int(num_points, "num_points", owner, 2)
     h = 2.0 * limit / n
     g = -limit + h * (np.arange(n) + 0.5)
     zz = np.stack(np.meshgrid(g, g, indexing="ij"), -1).reshape(-1, 2)
@@ -268,14 +269,42 @@ def reverse_kl_estimate(
     Returns:
       `{"elbo": ..., "kl": ..., "kl_stderr": ...}` (floats, nats).
     """
+    owner = "reverse_kl_estimate"
+    _check_vi_flow(flow, owner)
+    checks.check_callable(energy, "energy", owner)
+    num_samples = check_positive_int(num_samples, "num_samples", owner)
     z, log_q = flow.experimental_sample_and_log_prob(num_samples, seed=seed)
-    terms = (log_q + tf.cast(energy(z), log_q.dtype)).numpy().astype(np.float64)
+    u = _energy_of(energy, z, log_q, owner)
+    terms = (log_q + tf.cast(u, log_q.dtype)).numpy().astype(np.float64)
     elbo = -float(np.mean(terms))
     return {
         "elbo": elbo,
         "kl": log_z - elbo,
         "kl_stderr": float(np.std(terms) / np.sqrt(len(terms))),
     }
+
+
+def _check_vi_flow(flow, owner):
+    """A distribution with a (joint) sample-and-log-prob; not a family."""
+    if hasattr(flow, "condition") and not hasattr(flow, "bijector"):
+        raise ValueError(
+            f"{owner}: argument `flow` is a conditional family "
+            f"({type(flow).__name__}); pass `flow.condition(context)`."
+        )
+    checks.check_distribution(flow, "flow", owner)
+
+
+def _energy_of(energy, z, log_q, owner):
+    """`energy(z)`, checked to give one value per sample (shape of `log_q`)."""
+    u = tf.convert_to_tensor(energy(z))
+    if u.shape.rank is not None and log_q.shape.rank is not None:
+        if not u.shape.is_compatible_with(log_q.shape):
+            raise ValueError(
+                f"{owner}: argument `energy` must map samples [..., D] to one value "
+                f"per sample [...]; got output shape {shape_str(u.shape)} for samples "
+                f"of shape {shape_str(z.shape)} (expected {shape_str(log_q.shape)})."
+            )
+    return u
 
 
 class _AnnealThenCosine(keras.optimizers.schedules.LearningRateSchedule):
@@ -338,17 +367,27 @@ def fit_reverse_kl(
       The loss (with the annealed weight) at every step.
 
     Raises:
-      ValueError: if the flow has no trainable Keras weights, or `decay_to` is
-        not in (0, 1].
+      ValueError: if the flow has no trainable Keras weights or is a
+        conditional family, `decay_to` is not in (0, 1], a count or the
+        learning rate is not positive, or `energy` does not return one value
+        per sample.
+      TypeError: if `flow` is not a distribution or `energy` not callable.
     """
-    num_steps = check_positive_int(num_steps, "num_steps", "fit_reverse_kl")
-    batch_size = check_positive_int(batch_size, "batch_size", "fit_reverse_kl")
+    owner = "fit_reverse_kl"
+    _check_vi_flow(flow, owner)
+    checks.check_callable(energy, "energy", owner)
+    num_steps = check_positive_int(num_steps, "num_steps", owner)
+    batch_size = check_positive_int(batch_size, "batch_size", owner)
+    checks.check_number(learning_rate, "learning_rate", owner, minimum=0.0)
+    if anneal_steps is not None:
+        anneal_steps = check_positive_int(anneal_steps, "anneal_steps", owner)
+    seed = checks.check_seed(seed, owner)
     weights = [w for layer in keras_layers_of(flow) for w in layer.trainable_weights]
     if not weights:
         raise ValueError(
             "fit_reverse_kl: argument `flow` has no trainable Keras 3 weights."
         )
-    if not 0.0 < decay_to <= 1.0:
+    if not isinstance(decay_to, (int, float, np.floating)) or not 0.0 < decay_to <= 1.0:
         raise ValueError(
             f"fit_reverse_kl: argument `decay_to` must be in (0, 1]; got {decay_to!r}."
         )
@@ -365,7 +404,8 @@ def fit_reverse_kl(
             z, log_q = flow.experimental_sample_and_log_prob(
                 batch_size, seed=tf.stack([tf.constant(seed), t])
             )
-            loss = tf.reduce_mean(log_q + beta * tf.cast(energy(z), dtype))
+            u = _energy_of(energy, z, log_q, owner)
+            loss = tf.reduce_mean(log_q + beta * tf.cast(u, dtype))
         grads = tape.gradient(loss, weights)
         grads, _ = tf.clip_by_global_norm(grads, 100.0)
         opt.apply_gradients(zip(grads, weights, strict=True))

@@ -10,7 +10,7 @@ import json
 
 import tensorflow as tf
 
-from tfp_flows.internal import specs
+from tfp_flows.internal import checks, specs
 from tfp_flows.internal.keras import as_tf_variable, keras, keras_layers_of
 
 __all__ = [
@@ -37,6 +37,25 @@ def _is_conditional(flow):
 def _flow_dtype(flow):
     dtype = getattr(flow, "dtype", None)
     return dtype if dtype is not None else flow.distribution.dtype
+
+
+def _check_flow(flow, owner):
+    """TypeError unless `flow` is a distribution or a conditional family."""
+    from tensorflow_probability import distributions as tfd  # lazy
+
+    family = hasattr(flow, "condition") and hasattr(flow, "log_prob")
+    if not (isinstance(flow, tfd.Distribution) or family):
+        raise TypeError(
+            f"{owner}: argument `flow` must be a tfp distribution (e.g. made by "
+            "`tfp_flows.flows.glow`, `maf`, ...) or a conditional flow; got "
+            f"{type(flow).__name__}."
+        )
+    return flow
+
+
+def _check_x_dtype(flow, x, owner):
+    """The error `flow.log_prob` gives for integer data, for Keras inputs too."""
+    checks.check_no_integer_values(x, "x", owner, _flow_dtype(flow))
 
 
 
@@ -85,7 +104,10 @@ class FlowLogProb(keras.layers.Layer):
     """Outputs the log-likelihood `flow.log_prob(x)` (or `log p(x | context)`).
 
     Inputs: `x`, or `(x, context)` for a conditional flow (`maf`/`iaf` with
-    `context_size`), where the context may come from upstream layers.
+    `context_size`), where the context may come from upstream layers. Float
+    inputs are cast to the flow's dtype; integer inputs to a density over
+    real values raise the `ValueError` that `flow.log_prob` raises (dequantize
+    them first), in `model(x)`, `predict`, `fit` and `evaluate` alike.
 
     #### Examples
 
@@ -102,7 +124,7 @@ class FlowLogProb(keras.layers.Layer):
             if flow_spec is None:
                 raise ValueError("FlowLogProb: pass `flow` (or `flow_spec` from a config).")
             flow = specs.build_from_spec(flow_spec)
-        self._flow = flow
+        self._flow = _check_flow(flow, "FlowLogProb")
         self.flow_layers = keras_layers_of(flow)
         self.built = True
 
@@ -113,6 +135,15 @@ class FlowLogProb(keras.layers.Layer):
 
     def call(self, inputs):
         x, context = _split_inputs(self._flow, inputs, "FlowLogProb")
+        if x is None:
+            raise ValueError(
+                "FlowLogProb: inputs must be `x`, `(x, context)` or "
+                "{'x': ..., 'context': ...}; got no `x`."
+            )
+        # Integer data into a density over real values is an error (as in
+        # `flow.log_prob`), never a silent cast; floats are cast (Keras feeds
+        # numpy float64 arrays as float64).
+        _check_x_dtype(self._flow, x, "FlowLogProb")
         x = tf.cast(x, _flow_dtype(self._flow))
         if context is None:
             return self._flow.log_prob(x)
@@ -147,11 +178,17 @@ class FlowSample(keras.layers.Layer):
     def __init__(self, flow=None, *, seed=None, temperature=1.0, flow_spec=None, **kwargs):
         super().__init__(**kwargs)
         if flow is None:
+            if flow_spec is None:
+                raise ValueError(
+                    "FlowSample: pass `flow` (or `flow_spec` from a config)."
+                )
             flow = specs.build_from_spec(flow_spec)
-        self._flow = flow
+        self._flow = _check_flow(flow, "FlowSample")
         self.flow_layers = keras_layers_of(flow)
-        self.seed = seed
-        self.temperature = float(temperature)
+        self.seed = checks.check_seed(seed, "FlowSample", allow_none=True)
+        self.temperature = checks.check_number(
+            temperature, "temperature", "FlowSample", minimum=0.0, strict=False
+        )
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.built = True
 
@@ -259,7 +296,13 @@ class FlowModel(keras.Model):
 
     def sample(self, n, *, seed=None, context=None):
         """`n` samples (per context row for a conditional flow)."""
+        n = checks.check_sample_shape(n, "FlowModel.sample", arg_name="n")
         if context is not None:
+            if not _is_conditional(self.flow):
+                raise ValueError(
+                    "FlowModel.sample: argument `context` was given, but this flow "
+                    "is unconditional."
+                )
             return self.flow.sample(n, context=context, seed=seed)
         return self.flow.sample(n, seed=seed)
 
@@ -384,14 +427,52 @@ def load_flow_model(filepath, *, expected_builder=None):
     return model
 
 
-def _check_served_shape(t, event, arg_name):
-    """Served signatures do not enforce their TensorSpec's shape: check it."""
+def _checked_served_input(t, event, arg_name):
+    """`t`, after checking that its shape is `[batch, *event]` (rank and sizes).
+
+    Served signatures do not enforce their TensorSpec's shape, and graph
+    optimizations fold `tf.rank(t)` and the static dims of `tf.shape(t)` to
+    the spec's values: a check written with them passes vacuously (a rank-1
+    `[D]` input for a `[batch, D]` signature reached a MatMul). So:
+
+    1. `t` first goes through a `tf.cond` that is never taken at run time but
+       has a rank-1 branch; its output has an unknown static shape, so its
+       `tf.shape` is the true run-time shape.
+    2. Rank and sizes are compared in a second `tf.cond`, whose failing
+       branch returns zeros of a valid shape behind the failing assertion: no
+       op downstream ever runs on the bad input (and reports its own error
+       before this one).
+    3. `tf.ensure_shape` gives the result back its static shape.
+    """
+    rank = len(event) + 1
     want = "[batch, " + ", ".join(str(d) for d in event) + "]"
-    return tf.debugging.assert_equal(
-        tf.shape(t)[1:],
-        tf.constant(event, tf.int32),
-        message=f"served signature: argument `{arg_name}` must have shape {want}",
+    opaque = tf.cond(
+        tf.equal(tf.size(t), -1),  # never: hides the static shape of `t`
+        lambda: tf.reshape(t, [-1]),
+        lambda: tf.identity(t),
     )
+    shape = tf.shape(opaque)
+    # Padded so that the slice exists for any rank; -1 never matches a size.
+    padded = tf.concat([shape, -tf.ones([rank], tf.int32)], 0)
+    ok = tf.logical_and(
+        tf.equal(tf.size(shape), rank),
+        tf.reduce_all(tf.equal(padded[1:rank], tf.constant(event, tf.int32))),
+    )
+
+    def fail():
+        message = (
+            f"served signature: argument `{arg_name}` must have shape {want} "
+            f"(rank {rank}); got shape"
+        )
+        assertion = tf.debugging.Assert(False, [message, shape], summarize=rank)
+        with tf.control_dependencies([assertion]):
+            # Zeros with the input's batch size (1 for a scalar), so that a
+            # context and `x` still broadcast while the assertion fails.
+            batch = tf.concat([shape, [1]], 0)[:1]
+            return tf.zeros(tf.concat([batch, event], 0), t.dtype)
+
+    checked = tf.cond(ok, lambda: tf.identity(opaque), fail)
+    return tf.ensure_shape(checked, [None] + list(event))
 
 
 class _Served(tf.Module):
@@ -406,8 +487,8 @@ class _Served(tf.Module):
 
         @tf.function(input_signature=[tf.TensorSpec([None] + event, dtype, name="x")])
         def log_prob(x):
-            with tf.control_dependencies([_check_served_shape(x, event, "x")]):
-                return {"log_prob": flow.log_prob(tf.identity(x))}
+            x = _checked_served_input(x, event, "x")
+            return {"log_prob": flow.log_prob(x)}
 
         @tf.function(
             input_signature=[
@@ -416,6 +497,7 @@ class _Served(tf.Module):
             ]
         )
         def sample(n, seed):
+            n = checks.check_sample_shape(n, "served signature", arg_name="n")
             return {"samples": flow.sample(n, seed=seed)}
 
         self.log_prob = log_prob
@@ -430,16 +512,14 @@ class _Served(tf.Module):
 
         @tf.function(input_signature=[tf.TensorSpec([None] + event, dtype, name="x"), ctx])
         def log_prob(x, context):
-            checks = [
-                _check_served_shape(x, event, "x"),
-                _check_served_shape(context, [flow.context_size], "context"),
-            ]
-            with tf.control_dependencies(checks):
-                return {"log_prob": flow.log_prob(tf.identity(x), context=context)}
+            x = _checked_served_input(x, event, "x")
+            context = _checked_served_input(context, [flow.context_size], "context")
+            return {"log_prob": flow.log_prob(x, context=context)}
 
         @tf.function(input_signature=[ctx, tf.TensorSpec([2], tf.int32, name="seed")])
         def sample(context, seed):
             # One sample per context row.
+            context = _checked_served_input(context, [flow.context_size], "context")
             dist = flow.condition(context)
             if hasattr(dist, "bijector"):  # a flow: its base has no batch
                 eps = dist.distribution.sample(tf.shape(context)[0], seed=seed)
@@ -460,15 +540,23 @@ def export_saved_model(flow, path):
     signatures are `log_prob(x, context)` and `sample(context, seed)` (one
     sample per context row).
 
+    The served `log_prob` checks the rank and sizes of `x` (and `context`)
+    against `[batch, *event_shape]` (`InvalidArgumentError` naming the
+    argument and the shape received), and `sample` a negative `n`.
+
     Args:
       flow: a `tfd.TransformedDistribution` (or a `FlowModel`).
       path: output directory.
 
     Returns:
       `path`.
+
+    Raises:
+      TypeError: `flow` is not a distribution or a conditional flow.
     """
     if isinstance(flow, FlowModel):
         flow = flow.flow
+    _check_flow(flow, "export_saved_model")
     module = _Served(flow, flow.event_shape, _flow_dtype(flow))
     # Save only the module's own variables and functions: the Keras layers that
     # own the weights are not serialized, so loading needs no tfp_flows code.

@@ -23,9 +23,10 @@ import tensorflow as tf
 
 from tfp_flows.bijectors.maf import IAF
 from tfp_flows.bijectors.planar import PlanarFlow
+from tfp_flows.internal import checks
 from tfp_flows.internal.checks import check_positive_int, shape_str
 from tfp_flows.internal.keras import keras
-from tfp_flows.nn.made import MADE
+from tfp_flows.nn.made import MADE, check_hidden_units
 
 __all__ = [
     "DiagonalGaussianPosterior",
@@ -79,9 +80,15 @@ class FlowPosterior:
           seed: a `keras.random.SeedGenerator` (inside `model.fit`), an int or
             shape-`[2]` stateless seed, or None.
         """
-        sample_shape = (
-            [sample_shape] if isinstance(sample_shape, int) else list(sample_shape)
+        sample_shape = checks.check_sample_shape(
+            sample_shape, "FlowPosterior.sample_and_log_prob"
         )
+        if isinstance(sample_shape, (int, np.integer)):
+            sample_shape = [int(sample_shape)]
+        elif isinstance(sample_shape, (tf.Tensor, tf.Variable, np.ndarray)):
+            sample_shape = tf.reshape(tf.cast(sample_shape, tf.int32), [-1])
+        else:
+            sample_shape = list(sample_shape)
         shape = tf.concat([sample_shape, tf.shape(self.loc)], 0)
         dtype = self.loc.dtype
         if isinstance(seed, keras.random.SeedGenerator):
@@ -181,8 +188,10 @@ class DiagonalGaussianPosterior(keras.layers.Layer):
         owner = self._owner
         self.latent_size = check_positive_int(latent_size, "latent_size", owner)
         self.feature_size = check_positive_int(feature_size, "feature_size", owner)
-        self.context_size = int(context_size)
-        self.min_scale = float(min_scale)
+        self.context_size = check_positive_int(context_size, "context_size", owner, 0)
+        self.min_scale = checks.check_number(
+            min_scale, "min_scale", owner, minimum=0.0, strict=False
+        )
         d, c = self.latent_size, self.context_size
         self.heads = keras.layers.Dense(2 * d + c, dtype=dtype, name="heads")
         self.heads.build((None, self.feature_size))
@@ -293,8 +302,10 @@ class IAFPosterior(DiagonalGaussianPosterior):
             **kwargs,
         )
         self.num_steps = check_positive_int(num_steps, "num_steps", self._owner)
-        self.hidden_units = list(hidden_units)
-        self.seed = int(seed)
+        self.hidden_units = check_hidden_units(
+            self.latent_size, hidden_units, context_size, owner=self._owner
+        )
+        self.seed = checks.check_seed(seed, self._owner)
         self.mades = [
             MADE(
                 self.latent_size,
@@ -374,7 +385,7 @@ class PlanarPosterior(DiagonalGaussianPosterior):
             **kwargs,
         )
         self.num_steps = check_positive_int(num_steps, "num_steps", self._owner)
-        self.seed = int(seed)
+        self.seed = checks.check_seed(seed, self._owner)
         self._steps = [
             PlanarFlow(
                 self.latent_size,

@@ -121,9 +121,9 @@ def _lstm_update(z, c_prev, units):
     return h, c
 
 
-def _check_units(units, color_channels, owner):
-    units = check_positive_int(units, "units", owner)
-    channel_groups(units, color_channels, "units", owner)
+def _check_units(units, color_channels, owner, arg_name="units"):
+    units = check_positive_int(units, arg_name, owner)
+    channel_groups(units, color_channels, arg_name, owner)
     return units
 
 
@@ -588,7 +588,9 @@ class PixelRNN(keras.layers.Layer):
         self.num_levels = check_positive_int(num_levels, "num_levels", "PixelRNN", 2)
         self.layer_type = layer_type
         self.num_layers = check_positive_int(num_layers, "num_layers", "PixelRNN")
-        self.hidden_units = _check_units(hidden_units, channels, "PixelRNN")
+        self.hidden_units = _check_units(
+            hidden_units, channels, "PixelRNN", "hidden_units"
+        )
         self.output_units = check_positive_int(output_units, "output_units", "PixelRNN")
         channel_groups(self.output_units, channels, "output_units", "PixelRNN")
         self.kernel_size = kernel_size

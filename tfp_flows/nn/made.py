@@ -24,9 +24,15 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 from tensorflow.compiler.tf2xla.python import xla
-from tensorflow.python.ops import control_flow_util
 
-from tfp_flows.internal.checks import check_float_dtype, check_positive_int, shape_str
+from tfp_flows.internal.checks import (
+    check_float_dtype,
+    check_int_sequence,
+    check_positive_int,
+    check_seed,
+    in_xla_context,
+    shape_str,
+)
 from tfp_flows.internal.keras import keras
 
 __all__ = ["MADE", "made_degrees", "made_masks"]
@@ -40,12 +46,49 @@ def _dynamic_update_slice_grad(op, grad):
     return d_operand, d_update, None
 
 
-def _in_xla_context() -> bool:
-    """Whether ops are being traced for XLA (`tf.function(jit_compile=True)`)."""
-    graph = tf.compat.v1.get_default_graph()
-    return not tf.executing_eagerly() and control_flow_util.GraphOrParentsInXlaContext(
-        graph
-    )
+_in_xla_context = in_xla_context
+
+
+def check_hidden_units(
+    event_size,
+    hidden_units,
+    context_size=None,
+    *,
+    owner="MADE",
+    arg_name="hidden_units",
+):
+    """The hidden sizes of a MADE as a list; ValueError naming `arg_name`.
+
+    Every hidden layer needs each degree `1..D-1` (and 0, the context's, when
+    conditional), otherwise some outputs lose their inputs: so each size must
+    be `>= D - 1` (`>= D` with a context). Builders call this with their own
+    `owner` and argument name (e.g. the VAE's `made_hidden_units`).
+    """
+    units = check_int_sequence(hidden_units, arg_name, owner)
+    d = event_size
+    low = 0 if context_size is not None else 1
+    need = d - low
+    for i, h in enumerate(units):
+        if need > 1 and h < need:
+            raise ValueError(
+                f"{owner}: argument `{arg_name}[{i}]` = {h} is smaller than "
+                f"the {need} hidden degrees {low}..{d - 1} needed (event_size="
+                f"{d}, context_size={context_size}): the outputs that "
+                f"need the missing degrees would be disconnected. Use >= "
+                f"{need} hidden units per layer."
+            )
+    return units
+
+
+def _keras_get(getter, value, arg_name, owner):
+    """`keras.activations.get` / `keras.initializers.get`, naming the argument."""
+    try:
+        return getter(value)
+    except (ValueError, TypeError) as e:
+        raise ValueError(
+            f"{owner}: argument `{arg_name}` must be a Keras {arg_name.split('_')[-1]} "
+            f"name or callable; got {value!r} ({e})"
+        ) from None
 
 
 try:
@@ -171,11 +214,19 @@ class MADE(keras.layers.Layer):
     `set_mask_index(i)` selects one, e.g. to average densities over all sets
     (MADE's ensemble, see `tfp_flows.flows.mask_ensemble_log_prob`).
 
+    `event_size=1` is valid: the single output comes first in the ordering,
+    so it depends on no input at all. Unconditional, it is a learned constant
+    (the output bias, through the hidden units' biases); with a context, a
+    function of the context only. A MAF/IAF layer on it is then an affine
+    map with learned (or context-given) shift and scale, and `hidden_units`
+    may be any size (there are no hidden degrees to cover).
+
     Args:
-      event_size: D.
+      event_size: D (>= 1).
       num_params: outputs per dimension (2: shift and log-scale).
-      hidden_units: hidden layer sizes; each must be `>= D - 1` (`>= D` with a
-        context), otherwise some outputs could not be connected: ValueError.
+      hidden_units: hidden layer sizes (a list of ints, or one int); each must
+        be `>= D - 1` (`>= D` with a context), otherwise some outputs could not
+        be connected: ValueError.
       input_order: `'left-to-right'`, `'right-to-left'`, `'random'` (seeded) or
         a permutation `p` of `0..D-1` (input `i` is the `p[i]`-th variable).
       hidden_degrees: `'equal'` or `'random'` (see `made_degrees`).
@@ -191,7 +242,9 @@ class MADE(keras.layers.Layer):
       name: layer name.
 
     Raises:
-      ValueError: for bad sizes, orders or degrees options.
+      ValueError: for bad sizes, orders or degrees options, an activation or
+        initializer Keras does not know, or a seed that is not a
+        non-negative integer.
 
     #### Examples
 
@@ -230,38 +283,23 @@ class MADE(keras.layers.Layer):
         self.event_size = check_positive_int(event_size, "event_size", "MADE")
         self.num_params = check_positive_int(num_params, "num_params", "MADE")
         self.num_masks = check_positive_int(num_masks, "num_masks", "MADE")
-        if isinstance(hidden_units, (int, np.integer)):
-            hidden_units = [hidden_units]
-        self.hidden_units = [
-            check_positive_int(h, f"hidden_units[{i}]", "MADE")
-            for i, h in enumerate(hidden_units)
-        ]
-        d = self.event_size
         self.context_size = (
             None
             if context_size is None
             else check_positive_int(context_size, "context_size", "MADE")
         )
-        # Degrees 1..D-1 (and 0, the context's, when conditional) must all
-        # occur in every hidden layer, or some outputs lose their inputs.
-        low = 0 if self.context_size is not None else 1
-        need = d - low
-        for i, h in enumerate(self.hidden_units):
-            if need > 1 and h < need:
-                raise ValueError(
-                    f"MADE: argument `hidden_units[{i}]` = {h} is smaller than "
-                    f"the {need} hidden degrees {low}..{d - 1} needed (event_size="
-                    f"{d}, context_size={self.context_size}): the outputs that "
-                    f"need the missing degrees would be disconnected. Use >= "
-                    f"{need} hidden units per layer."
-                )
+        self.hidden_units = check_hidden_units(
+            self.event_size, hidden_units, self.context_size
+        )
         self.direct_connections = bool(direct_connections)
-        self.activation = keras.activations.get(activation)
+        self.activation = _keras_get(
+            keras.activations.get, activation, "activation", "MADE"
+        )
         self._input_order_arg = (
             input_order if isinstance(input_order, str) else np.asarray(input_order)
         )
         self.hidden_degrees = hidden_degrees
-        self.seed = int(seed)
+        self.seed = check_seed(seed, "MADE")
         self._resample_count = 0
         # `solve` unrolls its loop for event sizes up to this (see there).
         self.unroll_below = 0
@@ -278,11 +316,16 @@ class MADE(keras.layers.Layer):
         # Compiling costs more (5-layer MAF sample at batch 256: D=8 2.7 s
         # unrolled vs 1.1 s; D=16 5.0 s vs 1.2 s, for no gain at batch 256).
         self.unroll_blocks_up_to = 8
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.output_initializer = keras.initializers.get(
+        self.kernel_initializer = _keras_get(
+            keras.initializers.get, kernel_initializer, "kernel_initializer", "MADE"
+        )
+        self.output_initializer = _keras_get(
+            keras.initializers.get,
             output_initializer
             if output_initializer is not None
-            else keras.initializers.TruncatedNormal(stddev=0.01, seed=self.seed)
+            else keras.initializers.TruncatedNormal(stddev=0.01, seed=self.seed),
+            "output_initializer",
+            "MADE",
         )
         degrees = self._draw_degrees(self.seed)  # validates the options
         # Degrees that never change (one mask set, no random option: then

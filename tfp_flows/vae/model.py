@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
+from tfp_flows.internal import checks
 from tfp_flows.internal.checks import check_positive_int, shape_str
 from tfp_flows.internal.keras import keras
 from tfp_flows.layers.iaf_posterior import (
@@ -24,6 +25,7 @@ from tfp_flows.layers.iaf_posterior import (
     IAFPosterior,
     PlanarPosterior,
 )
+from tfp_flows.nn.made import check_hidden_units
 
 __all__ = ["POSTERIORS", "VAE", "make_posterior"]
 
@@ -97,8 +99,10 @@ class VAE(keras.Model):
       name: model name.
 
     Raises:
-      ValueError: bad sizes or posterior options; at call time, inputs that
-        are not `[B, data_size]`.
+      ValueError: bad sizes or posterior options (naming the VAE's own
+        arguments: `num_flow_steps` must be 0 for `'gaussian'` and >= 1 for
+        the flows, `made_hidden_units` must cover the MADE degrees); at call
+        time, inputs that are not `[B, data_size]`.
 
     #### Examples
 
@@ -126,14 +130,42 @@ class VAE(keras.Model):
         **kwargs,
     ):
         super().__init__(name=name, **kwargs)
-        self.data_size = check_positive_int(data_size, "data_size", "VAE")
-        self.latent_size = check_positive_int(latent_size, "latent_size", "VAE")
+        owner = "VAE"
+        self.data_size = check_positive_int(data_size, "data_size", owner)
+        self.latent_size = check_positive_int(latent_size, "latent_size", owner)
+        if posterior not in POSTERIORS:
+            raise ValueError(
+                f"{owner}: argument `posterior` must be one of {POSTERIORS}; "
+                f"got {posterior!r}."
+            )
         self.posterior_kind = posterior
-        self.num_flow_steps = int(num_flow_steps)
-        hidden = [
-            check_positive_int(h, f"hidden_units[{i}]", "VAE")
-            for i, h in enumerate(hidden_units)
-        ]
+        # The VAE's own argument names (the posterior layers call them
+        # `num_steps` and `hidden_units`).
+        if posterior == "gaussian":
+            self.num_flow_steps = check_positive_int(
+                num_flow_steps, "num_flow_steps", owner, 0
+            )
+            if self.num_flow_steps:
+                raise ValueError(
+                    f"{owner}: argument `num_flow_steps` must be 0 for "
+                    "posterior='gaussian' (a diagonal Gaussian has no flow steps); "
+                    f"got {num_flow_steps}. Use posterior='planar' or 'iaf'."
+                )
+        else:
+            self.num_flow_steps = check_positive_int(
+                num_flow_steps, "num_flow_steps", owner
+            )
+            context_size = check_positive_int(context_size, "context_size", owner)
+        if posterior == "iaf":
+            made_hidden_units = check_hidden_units(
+                self.latent_size,
+                made_hidden_units,
+                context_size,
+                owner=owner,
+                arg_name="made_hidden_units",
+            )
+        seed = checks.check_seed(seed, owner, allow_none=True)
+        hidden = checks.check_int_sequence(hidden_units, "hidden_units", owner)
         init = keras.initializers.GlorotUniform(seed=seed)
         self.encoder = keras.Sequential(
             [keras.Input((self.data_size,))]
@@ -151,7 +183,7 @@ class VAE(keras.Model):
             num_steps=num_flow_steps,
             context_size=context_size,
             hidden_units=made_hidden_units,
-            seed=seed,
+            seed=0 if seed is None else seed,
         )
         self.decoder = keras.Sequential(
             [keras.Input((self.latent_size,))]
@@ -182,6 +214,10 @@ class VAE(keras.Model):
 
     def log_weights(self, x, num_samples: int = 1, seed=None):
         """`log p(x, z_i) - log q(z_i | x)` for `z_i ~ q(z|x)`: `[num_samples, B]`."""
+        if not isinstance(num_samples, (tf.Tensor, tf.Variable)):
+            num_samples = check_positive_int(
+                num_samples, "num_samples", "VAE.log_weights"
+            )
         x = self._check(x)
         q = self.posterior(self.encoder(x))
         z, log_q = q.sample_and_log_prob(
@@ -230,6 +266,10 @@ class VAE(keras.Model):
         self, x, *, num_samples: int = 1000, batch_size: int = 20, seed: int = 0
     ) -> dict:
         """Mean test ELBO and IWAE log p(x) (nats) over `x`, compiled, in chunks."""
+        owner = "VAE.evaluate_bounds"
+        num_samples = check_positive_int(num_samples, "num_samples", owner)
+        batch_size = check_positive_int(batch_size, "batch_size", owner)
+        seed = checks.check_seed(seed, owner)
         fn = tf.function(
             lambda xb, s: self.importance_weighted(xb, num_samples, seed=s),
             jit_compile=True,
@@ -252,5 +292,7 @@ class VAE(keras.Model):
 
     def generate(self, n: int, seed=0):
         """Bernoulli means of `p(x | z)` for `z ~ N(0, I)`: `[n, data_size]`."""
+        n = check_positive_int(n, "n", "VAE.generate", 0)
+        seed = checks.check_seed(seed, "VAE.generate")
         z = tf.random.stateless_normal([n, self.latent_size], seed=[seed, 1])
         return tf.sigmoid(self.decoder(z))

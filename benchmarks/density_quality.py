@@ -35,12 +35,15 @@ epoch with the best NLL on a held-out tenth of the training set are kept
 
 import argparse
 import os
+import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from _common import machine_line  # noqa: E402
 
 from tfp_flows.data.digits import bits_per_dim, dequantize, load_digits  # noqa: E402
 from tfp_flows.flows import (  # noqa: E402
@@ -380,6 +383,7 @@ def main():
     parser.add_argument("--digits-lr", type=float, default=1e-3)
     parser.add_argument("--num-masks", type=int, default=8)
     args = parser.parse_args()
+    print(machine_line(), flush=True)
     if args.part in ("2d", "all"):
         part_2d(args)
     if args.part in ("digits", "all"):

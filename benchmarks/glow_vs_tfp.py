@@ -10,25 +10,43 @@ Measured: trainable parameters; `log_prob` throughput (images/s) eager,
 `tf.function` and `tf.function(jit_compile=True)`; first call of the XLA
 `log_prob` (trace + compile); one XLA training step (gradient of
 -mean(log_prob) wrt every trainable variable + plain SGD) after warm-up; peak
-RSS. Timings are medians of several repetitions after warm-up; every timed
-call gets a fresh `tf.identity(x)` (TFP caches bijector results by tensor).
+RSS. Timings are medians of several repetitions after warm-up, the same
+protocol and number of repetitions for both models; every timed call gets a
+fresh `tf.identity(x)` (TFP caches bijector results by tensor).
+
+The reference gets its best documented configuration (see
+/work/shared/TFP_NOTES.md): `coupling_bijector_fn=GlowDefaultNetwork` (width W)
+and `exit_bijector_fn=GlowDefaultExitNetwork` passed explicitly (their defaults
+are None in TFP 0.25); ActNorm initialized data-first (a `log_prob` of the data
+batch before any other call); `tf.function` and XLA rows (XLA compiles it), with
+a fixed batch shape (TFP's Glow fails under `tf.function` with an unknown batch
+dimension).
+
+Verdicts (`_common.verdict`): the interleaved rows (both models in one
+process, alternating blocks of back-to-back calls of >= BLOCK_S seconds) give
+one paired ratio per round, and the verdict
+is "faster"/"slower" only when every round agrees, else "on par". The
+per-subprocess rows are not paired; their spread is the widest one, lowest TFP
+time / highest ours to highest / lowest. First-call rows are single
+measurements: no spread, no verdict.
 
     python benchmarks/glow_vs_tfp.py [--width 64] [--quick]
 """
 
 import argparse
-import datetime
 import json
+import math
 import os
-import platform
 import resource
 import subprocess
 import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 SHAPE = (16, 16, 3)
+BLOCK_S = 0.2  # interleaved rows: seconds of back-to-back calls per round
 LEVELS, STEPS = 2, 4
 
 
@@ -36,7 +54,8 @@ def _rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def _median_time(fn, x, reps):
+def _times(fn, x, reps):
+    """Per-call seconds of `reps` calls, each on a fresh `tf.identity(x)`."""
     import numpy as np
     import tensorflow as tf
 
@@ -47,7 +66,7 @@ def _median_time(fn, x, reps):
         out = fn(arg)
         np.asarray(out)
         times.append(time.perf_counter() - t0)
-    return float(np.median(times))
+    return times
 
 
 def _first_call(fn, x):
@@ -146,18 +165,18 @@ def worker(which, width, batch, quick):
 
     # eager
     _first_call(log_prob, x)
-    res["eager_s"] = _median_time(log_prob, x, reps_eager)
+    res["eager_s"] = _times(log_prob, x, reps_eager)
     # tf.function (fixed batch shape: TFP Glow fails with an unknown batch dim)
     f = tf.function(log_prob)
     res["function_first_s"], _ = _first_call(f, x)
     _first_call(f, x)
-    res["function_s"] = _median_time(f, x, reps)
+    res["function_s"] = _times(f, x, reps)
     # XLA
     fx = tf.function(log_prob, jit_compile=True)
     res["xla_first_s"], out = _first_call(fx, x)
     res["xla_max_abs_diff"] = float(np.max(np.abs(np.asarray(out) - lp)))
     _first_call(fx, x)
-    res["xla_s"] = _median_time(fx, x, reps)
+    res["xla_s"] = _times(fx, x, reps)
 
     train_step = make_train_step(dist)
     with tf.GradientTape() as tape:
@@ -167,7 +186,7 @@ def worker(which, width, batch, quick):
     )
     res["train_first_s"], _ = _first_call(train_step, x)
     _first_call(train_step, x)
-    res["train_s"] = _median_time(train_step, x, reps)
+    res["train_s"] = _times(train_step, x, reps)
     res["rss_import_mb"] = rss_import
     res["rss_peak_mb"] = _rss_mb()
     print("RESULT " + json.dumps(res), flush=True)
@@ -188,20 +207,37 @@ def head_to_head(width, batch, quick):
         def log_prob(t, dist=dist):
             return dist.log_prob(t)
 
+        fns[which, "eager"] = log_prob
         fns[which, "xla"] = tf.function(log_prob, jit_compile=True)
         fns[which, "function"] = tf.function(log_prob)
         fns[which, "train"] = make_train_step(dist)
-    for f in fns.values():  # compile and warm up
-        f(x).numpy()
-        f(x).numpy()
+    one = {}
+    for k, f in fns.items():  # compile and warm up; the second call is timed
+        f(tf.identity(x)).numpy()
+        t0 = time.perf_counter()
+        f(tf.identity(x)).numpy()
+        one[k] = time.perf_counter() - t0
+    # One round runs each function `m` times back to back (m per mode, the same
+    # for both models, so that the faster one's block lasts >= BLOCK_S): a
+    # single 20 ms call is too short for a paired ratio on a loaded machine.
+    block = {
+        mode: max(1, math.ceil(BLOCK_S / min(one["ours", mode], one["tfp", mode])))
+        for _, mode in fns
+    }
     times = {k: [] for k in fns}
     rounds = 8 if quick else 30
-    for _ in range(rounds):
+    for i in range(rounds):
         for k, f in fns.items():
-            t0 = time.perf_counter()
-            f(x).numpy()
-            times[k].append(time.perf_counter() - t0)
-    res = {f"{w}_{m}_s": float(np.median(v)) for (w, m), v in times.items()}
+            if k[1] == "eager" and i >= rounds // 2:
+                continue  # eager: half the rounds (0.2-0.6 s a call)
+            args = [tf.identity(x) for _ in range(block[k[1]])]  # fresh tensors:
+            t0 = time.perf_counter()  # TFP caches results by tensor
+            for arg in args:
+                out = f(arg)
+            np.asarray(out)
+            times[k].append((time.perf_counter() - t0) / block[k[1]])
+    res = {f"{w}_{m}_s": v for (w, m), v in times.items()}
+    res["block_calls"] = block
     print("RESULT " + json.dumps(res), flush=True)
 
 
@@ -242,16 +278,10 @@ def main():
         worker(args.worker, args.width, args.batch, args.quick)
         return
 
-    import importlib.metadata as md
+    import numpy as np
+    from _common import machine_line, ratio_spread, verdict
 
-    versions = ", ".join(
-        f"{p} {md.version(p)}" for p in ("tensorflow", "tensorflow-probability")
-    )
-    print(f"date: {datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}")
-    print(
-        f"machine: {os.cpu_count()}-core CPU, no GPU ({platform.machine()}), "
-        f"Python {platform.python_version()}, {versions}"
-    )
+    print(machine_line())
     print(
         f"config: event {SHAPE}, {LEVELS} levels x {STEPS} steps, coupling width "
         f"{args.width}, batch {args.batch}, float32, uniform[-0.5,0.5) data"
@@ -265,54 +295,78 @@ def main():
 
     rows = []
 
+    def med(v):
+        return float(np.median(v))
+
+    def unpaired(key):
+        """Median ratio and the widest spread of two unpaired samples."""
+        o, t = np.asarray(ours[key]), np.asarray(tfp_[key])
+        r, lo, hi = med(t) / med(o), t.min() / o.max(), t.max() / o.min()
+        return f"{r:.2f}x", f"{lo:.2f}-{hi:.2f}", verdict(r, lo, hi)
+
+    def paired(mode):
+        r, lo, hi = ratio_spread(both[f"tfp_{mode}_s"], both[f"ours_{mode}_s"])
+        return f"{r:.2f}x", f"{lo:.2f}-{hi:.2f}", verdict(r, lo, hi)
+
     def speed(label, key):
-        o, t = b / ours[key], b / tfp_[key]
-        rows.append((label, _fmt(o, 0), _fmt(t, 0), f"{o / t:.2f}x"))
+        o, t = b / med(ours[key]), b / med(tfp_[key])
+        rows.append((label, _fmt(o, 0), _fmt(t, 0), *unpaired(key)))
+
+    def speed_paired(label, mode):
+        o, t = b / med(both[f"ours_{mode}_s"]), b / med(both[f"tfp_{mode}_s"])
+        rows.append((label, _fmt(o, 0), _fmt(t, 0), *paired(mode)))
 
     def time_row(label, key, scale, digits):
         o, t = ours[key], tfp_[key]
-        rows.append(
-            (label, _fmt(o * scale, digits), _fmt(t * scale, digits), f"{t / o:.2f}x")
-        )
+        if isinstance(o, list):
+            o_, t_ = med(o), med(t)
+            rows.append(
+                (label, _fmt(o_ * scale, digits), _fmt(t_ * scale, digits),
+                 *unpaired(key))
+            )
+        else:  # one measurement
+            rows.append(
+                (label, _fmt(o * scale, digits), _fmt(t * scale, digits),
+                 f"{t / o:.2f}x", "single", "")
+            )
 
     rows.append(
         ("trainable parameters", f"{ours['params']:,}", f"{tfp_['params']:,}",
-         f"{ours['params'] / tfp_['params']:.2f} (size)")
+         f"{ours['params'] / tfp_['params']:.2f} (size)", "", "")
     )
     speed("log_prob eager, img/s", "eager_s")
     speed("log_prob tf.function, img/s", "function_s")
     speed("log_prob XLA, img/s", "xla_s")
-    for mode, label in (("xla", "XLA"), ("function", "tf.function")):
-        o, t = b / both[f"ours_{mode}_s"], b / both[f"tfp_{mode}_s"]
-        rows.append(
-            (f"log_prob {label}, interleaved, img/s", _fmt(o, 0), _fmt(t, 0),
-             f"{o / t:.2f}x")
-        )
+    for mode, label in (("xla", "XLA"), ("function", "tf.function"),
+                        ("eager", "eager")):
+        speed_paired(f"log_prob {label}, interleaved, img/s", mode)
     time_row("XLA log_prob first call, s", "xla_first_s", 1, 2)
     time_row("XLA train step, ms", "train_s", 1e3, 1)
-    o, t = both["ours_train_s"], both["tfp_train_s"]
+    o, t = med(both["ours_train_s"]), med(both["tfp_train_s"])
     rows.append(
         ("XLA train step, interleaved, ms", _fmt(o * 1e3, 1), _fmt(t * 1e3, 1),
-         f"{t / o:.2f}x")
+         *paired("train"))
     )
     time_row("XLA train step first call, s", "train_first_s", 1, 2)
     rows.append(
         ("peak RSS, MB", _fmt(ours["rss_peak_mb"], 0), _fmt(tfp_["rss_peak_mb"], 0),
-         f"{ours['rss_peak_mb'] / tfp_['rss_peak_mb']:.2f} (size)")
+         f"{ours['rss_peak_mb'] / tfp_['rss_peak_mb']:.2f} (size)", "", "")
     )
     rows.append(
         ("  RSS after import tensorflow, MB", _fmt(ours["rss_import_mb"], 0),
-         _fmt(tfp_["rss_import_mb"], 0), "")
+         _fmt(tfp_["rss_import_mb"], 0), "", "", "")
     )
     rows.append(
         ("mean log_prob / dim (init)", f"{ours['lp_per_dim']:.3f}",
-         f"{tfp_['lp_per_dim']:.3f}", "")
+         f"{tfp_['lp_per_dim']:.3f}", "", "", "")
     )
 
-    head = ("", "ours", "tfb.Glow", "ours/TFP")
-    w = [max(len(r[i]) for r in rows + [head]) for i in range(4)]
-    line = "| " + " | ".join("{:<%d}" % w[0] if i == 0 else "{:>%d}" % w[i]
-                             for i in range(4)) + " |"
+    head = ("", "ours", "tfb.Glow", "ours/TFP", "spread", "verdict")
+    nc = len(head)
+    w = [max(len(r[i]) for r in rows + [head]) for i in range(nc)]
+    line = "| " + " | ".join(
+        "{:<%d}" % w[i] if i in (0, nc - 1) else "{:>%d}" % w[i] for i in range(nc)
+    ) + " |"
     print()
     print(line.format(*head))
     print("|" + "|".join("-" * (n + 2) for n in w) + "|")
@@ -321,24 +375,37 @@ def main():
     print()
     print("ratio: speed-up = TFP time / our time (>1: ours faster); "
           "size rows: ours / TFP")
+    print(
+        "spread: interleaved rows: lowest-highest of the per-round paired ratios; "
+        "subprocess rows (unpaired): lowest TFP / highest ours to highest / "
+        "lowest; verdict 'faster'/'slower' only outside 1 over the whole spread"
+    )
+    reps = 3 if args.quick else 10
+    print(
+        f"subprocess rows: {reps} repetitions each ({1 if args.quick else 3} "
+        "eager), the same for both models"
+    )
     for r in (ours, tfp_):
         print(
             f"{r['which']}: {r['n_vars']} trainable variables, "
             f"{r['vars_without_grad']} without gradient; XLA vs eager log_prob "
             f"max |diff| {r['xla_max_abs_diff']:.2e}; worker wall {r['wall_s']:.0f} s"
         )
+    rounds = len(both["ours_xla_s"])
     print(
-        "interleaved rows: both models in one process, calls alternated "
-        f"(median of {8 if args.quick else 30} rounds), so load drift cancels"
+        "interleaved rows: both models in one process, alternating blocks of "
+        f"back-to-back calls (calls per block {both['block_calls']}; median of "
+        f"{rounds} rounds, eager {len(both['ours_eager_s'])}), so load drift "
+        "cancels"
     )
-    ratio = both["tfp_xla_s"] / both["ours_xla_s"]
-    verdict = "faster" if ratio > 1 else "slower"
+    ratio, low, high = ratio_spread(both["tfp_xla_s"], both["ours_xla_s"])
+    word = verdict(ratio, low, high)
     print(
-        f"\nOur XLA log_prob is {verdict} than TFP's: {ratio:.2f}x the speed "
-        f"(interleaved: {b / both['ours_xla_s']:,.0f} vs "
-        f"{b / both['tfp_xla_s']:,.0f} img/s, W={args.width})."
+        f"\nOur XLA log_prob vs TFP's (interleaved, W={args.width}): {word}, "
+        f"{ratio:.2f}x the speed (per-round ratios {low:.2f}-{high:.2f}; "
+        f"{b / med(both['ours_xla_s']):,.0f} vs "
+        f"{b / med(both['tfp_xla_s']):,.0f} img/s)."
     )
-
 
 if __name__ == "__main__":
     main()

@@ -64,8 +64,11 @@ def train(args):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
 
+    if args.deterministic:
+        tf.config.experimental.enable_op_determinism()
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
     import keras
+    import numpy as np
 
     from tfp_flows import data, flows, layers
 
@@ -120,6 +123,10 @@ def train(args):
     if task.get("index", 0) == 0:
         os.makedirs(args.output_dir, exist_ok=True)
         model.save_weights(os.path.join(args.output_dir, "glow.weights.h5"))
+        np.save(
+            os.path.join(args.output_dir, "final_weights.npy"),
+            np.concatenate([np.ravel(w.numpy()) for w in variables]),
+        )
         with open(os.path.join(args.output_dir, "history.json"), "w") as f:
             json.dump({"loss": hist.history["loss"],
                        "num_workers": strategy.num_replicas_in_sync}, f)
@@ -138,7 +145,9 @@ def main():
     p.add_argument("--hidden-units", type=int, default=16)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--output-dir", default="multi_worker_out")
-    args, _ = p.parse_known_args()
+    p.add_argument("--deterministic", action="store_true",
+                   help="tf.config.experimental.enable_op_determinism() (parity tests)")
+    args = p.parse_args()
     if args.launch_local:
         launch_local(args.launch_local, worker_argv(sys.argv[1:]))
     else:

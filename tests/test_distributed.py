@@ -58,15 +58,31 @@ def test_mirrored_strategy_matches_single_device():
     np.testing.assert_allclose(two["weights"], one["weights"], rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.slow
-def test_multi_worker_example_runs_with_two_local_workers(tmp_path):
+def _run_example(out, *launch):
     run = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "multi_worker_train.py"),
-         "--launch-local", "2", "--epochs", "1", "--num-images", "128",
-         "--output-dir", str(tmp_path)],
+        [sys.executable, str(ROOT / "examples" / "multi_worker_train.py"), *launch,
+         "--epochs", "2", "--num-images", "128", "--deterministic",
+         "--output-dir", str(out)],
         capture_output=True, text=True, timeout=900, cwd=ROOT,
     )
     assert run.returncode == 0, (run.stdout[-2000:], run.stderr[-3000:])
-    history = json.loads((tmp_path / "history.json").read_text())
-    assert history["num_workers"] == 2 and np.isfinite(history["loss"]).all()
-    assert (tmp_path / "glow.weights.h5").stat().st_size > 0
+    history = json.loads((out / "history.json").read_text())
+    return history, np.load(out / "final_weights.npy")
+
+
+@pytest.mark.slow
+def test_multi_worker_example_matches_one_device(tmp_path):
+    """Two local workers (`--launch-local 2 --epochs 2`) train as one device does.
+
+    The launcher hands the workers `--epochs 2` (it once dropped every argument
+    equal to the worker count, leaving a bare `--epochs`): both runs must report
+    two epochs, the same losses and the same final weights.
+    """
+    two, w_two = _run_example(tmp_path / "two", "--launch-local", "2")
+    one, w_one = _run_example(tmp_path / "one")
+    assert two["num_workers"] == 2 and one["num_workers"] == 1
+    assert len(two["loss"]) == len(one["loss"]) == 2
+    assert np.isfinite(two["loss"]).all()
+    np.testing.assert_allclose(two["loss"], one["loss"], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(w_two, w_one, rtol=1e-4, atol=1e-4)
+    assert (tmp_path / "two" / "glow.weights.h5").stat().st_size > 0

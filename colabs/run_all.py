@@ -14,6 +14,7 @@ e.g. `pip install -e ".[colab]"`); `--install` runs it too.
 import argparse
 import os
 import pathlib
+import re
 import sys
 import tempfile
 import time
@@ -22,6 +23,35 @@ import nbclient
 import nbformat
 
 HERE = pathlib.Path(__file__).resolve().parent
+
+# TensorFlow's C++ start-up lines (absl/glog format, e.g. "I0000 00:00:... port.cc:153]
+# oneDNN custom operations are on") that reach a kernel's stderr whatever
+# TF_CPP_MIN_LOG_LEVEL says; they are dropped from the saved outputs.
+_TF_LOG_LINE = re.compile(
+    r"^([IWE]\d{4} \d\d:\d\d:[\d.]+\s+\d+ \S+:\d+\]|WARNING: All log messages before absl"
+    r"|To enable the following instructions:)"
+)
+
+
+def drop_tf_log_lines(nb):
+    """Removes TensorFlow's C++ log lines from the notebook's stderr outputs."""
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        kept = []
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream" and out.get("name") == "stderr":
+                lines = [
+                    line
+                    for line in out["text"].splitlines(keepends=True)
+                    if not _TF_LOG_LINE.match(line)
+                ]
+                if not "".join(lines).strip():
+                    continue
+                out["text"] = "".join(lines)
+            kept.append(out)
+        cell["outputs"] = kept
+    return nb
 
 
 def main(argv=None):
@@ -57,7 +87,7 @@ def main(argv=None):
             resources={"metadata": {"path": str(HERE) if a.install else scratch}},
         )
         client.execute()
-        nbformat.write(nb, path)
+        nbformat.write(drop_tf_log_lines(nb), path)
         print(f"{path.name}: {time.perf_counter() - start:.0f} s", flush=True)
     return 0
 

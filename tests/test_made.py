@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 
 from tfp_flows.internal.keras import as_tf_variable, keras
+from tfp_flows.nn import made_solve
 from tfp_flows.nn.made import MADE, made_degrees
 
 D = 5
@@ -151,6 +152,27 @@ def test_config_round_trip():
     clone = MADE.from_config(made.get_config())
     assert clone.event_size == D and clone.context_size == 2
     np.testing.assert_array_equal(clone.input_order, made.input_order)
+    # The solve options: defaults, and non-defaults kept by the config.
+    assert (made.solve_strategy, made.unroll_blocks_up_to, made.full_pass_up_to) == (
+        "auto",
+        8,
+        16,
+    )
+    tuned = _made(
+        solve_strategy="incremental", unroll_blocks_up_to=2, full_pass_up_to=3
+    )
+    config = tuned.get_config()
+    assert (
+        config["solve_strategy"],
+        config["unroll_blocks_up_to"],
+        config["full_pass_up_to"],
+    ) == ("incremental", 2, 3)
+    clone = MADE.from_config(config)
+    assert (clone.solve_strategy, clone.unroll_blocks_up_to, clone.full_pass_up_to) == (
+        "incremental",
+        2,
+        3,
+    )
 
 
 @pytest.mark.parametrize(
@@ -161,6 +183,17 @@ def test_config_round_trip():
         (dict(hidden_degrees="spread"), "hidden_degrees"),
         (dict(num_params=0), "num_params"),
         (dict(num_masks=0), "num_masks"),
+        (dict(solve_strategy="fastest"), r"`solve_strategy` must be one of"),
+        (dict(solve_strategy="blocks", num_masks=2), r"'blocks' needs fixed masks"),
+        (
+            dict(solve_strategy="blocks", input_order="random"),
+            r"'blocks' needs fixed masks",
+        ),
+        (
+            dict(unroll_blocks_up_to=-1),
+            r"`unroll_blocks_up_to` must be an integer >= 0",
+        ),
+        (dict(full_pass_up_to=2.5), r"`full_pass_up_to` must be an integer >= 0"),
     ],
 )
 def test_bad_constructor_arguments(kwargs, match):
@@ -230,11 +263,11 @@ def test_context_broadcasts_over_leading_dims():
         ([1, 4, 0, 2, 3], False, [9]),
     ],
 )
-def test_solve_strategies_agree(order, conditional, hidden):
-    """`solve` has three strategies: by degree blocks (fixed masks, under
-    XLA: the default there), whole-network passes (D <= `full_pass_up_to`)
-    and the per-dimension incremental update. All give the same fixed point
-    and the same gradients."""
+def test_solve_strategies_agree(order, conditional, hidden, monkeypatch):
+    """`solve` has three strategies (`solve_strategy`): by degree blocks (fixed
+    masks; what 'auto' runs under XLA), whole-network passes ('auto' elsewhere
+    for D <= `full_pass_up_to`) and the per-dimension incremental update. All
+    give the same fixed point and the same gradients."""
     made = _made(
         context_size=2 if conditional else None,
         direct_connections=True,
@@ -242,55 +275,124 @@ def test_solve_strategies_agree(order, conditional, hidden):
         hidden_units=hidden,
         output_initializer="glorot_uniform",
     )
-    assert made._degrees_fixed  # fixed masks: blocks is the default strategy
+    assert made._degrees_fixed  # fixed masks: blocks is the default under XLA
     rng = np.random.RandomState(1)
     x = tf.constant(rng.normal(size=(3, 2, D)), tf.float32)
     c = tf.constant(rng.normal(size=(3, 2, 2)), tf.float32) if conditional else None
+
+    def clone(**solve_options):
+        # The same weights, other solve options (through the config).
+        other = MADE.from_config({**made.get_config(), **solve_options})
+        other.set_weights(made.get_weights())
+        return other
 
     def step(known_d, params_d):
         log_scale = tf.tanh(params_d[1])
         return known_d * tf.exp(log_scale) + params_d[0], log_scale
 
-    def solve_with_grads(x, c):
-        with tf.GradientTape() as tape:
-            w, ldj = made.solve(step, x, context=c)
-            loss = tf.reduce_sum(w**2) + tf.reduce_sum(ldj)
-        grads = tape.gradient(loss, made.trainable_weights)
-        return w, ldj, [tf.convert_to_tensor(g) for g in grads]
+    def solver(layer):
+        def solve_with_grads(x, c):
+            with tf.GradientTape() as tape:
+                w, ldj = layer.solve(step, x, context=c)
+                loss = tf.reduce_sum(w**2) + tf.reduce_sum(ldj)
+            grads = tape.gradient(loss, layer.trainable_weights)
+            return w, ldj, [tf.convert_to_tensor(g) for g in grads]
 
-    # The block strategy runs under XLA (elsewhere the other two do).
+        return solve_with_grads
+
+    def xla(layer):
+        return tf.function(solver(layer), jit_compile=True)
+
     block_calls = []
-    solve_blocks = made._solve_blocks
-    made._solve_blocks = lambda *a: block_calls.append(1) or solve_blocks(*a)
-    unroll = made.unroll_blocks_up_to
-    try:
-        # The block strategy unrolled (static slices) and as a while loop.
-        made.unroll_blocks_up_to = 64
-        results = {"blocks": tf.function(solve_with_grads, jit_compile=True)(x, c)}
-        made.unroll_blocks_up_to = 0
-        results["blocks_loop"] = tf.function(solve_with_grads, jit_compile=True)(x, c)
-    finally:
-        made.unroll_blocks_up_to = unroll
-    results["full"] = solve_with_grads(x, c)
+    solve_blocks = made_solve._solve_blocks
+    monkeypatch.setattr(
+        made_solve,
+        "_solve_blocks",
+        lambda *a: block_calls.append(1) or solve_blocks(*a),
+    )
+    # 'auto' under XLA: the block strategy, unrolled (static slices) and as a
+    # while loop.
+    results = {"blocks": xla(clone(unroll_blocks_up_to=64))(x, c)}
+    results["blocks_loop"] = xla(clone(unroll_blocks_up_to=0))(x, c)
     assert len(block_calls) == 2, "the block strategy did not run under XLA"
-    made.full_pass_up_to = 0
-    try:
-        results["incremental"] = solve_with_grads(x, c)
-        made.solve_by_blocks = False
-        results["xla_incremental"] = tf.function(solve_with_grads, jit_compile=True)(
-            x, c
-        )
-    finally:
-        made.solve_by_blocks, made.full_pass_up_to = True, 16
-    assert len(block_calls) == 2
+    results["full"] = solver(made)(x, c)  # 'auto' eagerly, D <= 16
+    results["incremental"] = solver(clone(full_pass_up_to=0))(x, c)
+    results["xla_incremental"] = xla(clone(solve_strategy="incremental"))(x, c)
+    assert len(block_calls) == 2, "'auto' eagerly or an explicit strategy ran blocks"
+    # The block strategy asked for explicitly also runs eagerly.
+    results["eager_blocks"] = solver(clone(solve_strategy="blocks"))(x, c)
+    assert len(block_calls) == 3
     w, ldj, _ = results["blocks"]
     assert w.shape == x.shape and ldj.shape == x.shape[:-1]
-    for name in ("blocks_loop", "full", "incremental", "xla_incremental"):
+    for name in (
+        "blocks_loop",
+        "full",
+        "incremental",
+        "xla_incremental",
+        "eager_blocks",
+    ):
         np.testing.assert_allclose(w, results[name][0], rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(ldj, results[name][1], rtol=1e-5, atol=1e-5)
         for g, g_ref in zip(results["blocks"][2], results[name][2], strict=True):
             np.testing.assert_allclose(g, g_ref, rtol=1e-4, atol=1e-4)
     # And it is the fixed point: w = step(x, params(w)).
     shift, raw = made.params(w, context=c)
-    np.testing.assert_allclose(w, x * tf.exp(tf.tanh(raw)) + shift, rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(ldj, tf.reduce_sum(tf.tanh(raw), -1), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        w, x * tf.exp(tf.tanh(raw)) + shift, rtol=1e-5, atol=1e-5
+    )
+    np.testing.assert_allclose(
+        ldj, tf.reduce_sum(tf.tanh(raw), -1), rtol=1e-5, atol=1e-5
+    )
+
+
+@pytest.mark.parametrize(
+    "strategy, masks_fixed, event_size, in_xla, expected",
+    [
+        ("auto", True, 8, True, "blocks"),
+        ("auto", False, 8, True, "full"),
+        ("auto", True, 16, False, "full"),
+        ("auto", True, 17, False, "incremental"),
+        ("auto", False, 17, True, "incremental"),
+        ("blocks", True, 64, False, "blocks"),
+        ("full", True, 64, True, "full"),
+        ("incremental", True, 4, True, "incremental"),
+    ],
+)
+def test_auto_strategy_is_the_former_default(
+    strategy, masks_fixed, event_size, in_xla, expected
+):
+    # 'auto' = blocks under XLA with fixed masks, else full passes up to
+    # `full_pass_up_to` (16), else the incremental update.
+    chosen = made_solve.choose_strategy(
+        strategy,
+        masks_fixed=masks_fixed,
+        event_size=event_size,
+        full_pass_up_to=16,
+        in_xla=in_xla,
+    )
+    assert chosen == expected
+
+
+def test_dynamic_update_slice_gradient_is_registered_once():
+    """The block solve's in-place writes need the gradient `made_solve`
+    registers for `XlaDynamicUpdateSlice`: the window of `grad` for the update,
+    `grad` with the window zeroed for the operand."""
+    import importlib
+
+    from tensorflow.compiler.tf2xla.python import xla
+
+    # Importing the solver again (a reload) must not register twice (TF
+    # raises KeyError on a second registration; the module catches it).
+    importlib.reload(made_solve)
+    operand = tf.constant(np.arange(12.0).reshape(3, 4))
+    update = tf.constant([[10.0, 20.0]], tf.float64)
+    weights = tf.constant(np.arange(1.0, 13.0).reshape(3, 4))
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch([operand, update])
+        out = xla.dynamic_update_slice(operand, update, tf.constant([1, 2]))
+        loss = tf.reduce_sum(out * weights)
+    d_operand, d_update = tape.gradient(loss, [operand, update])
+    want = weights.numpy().copy()
+    want[1, 2:4] = 0.0
+    np.testing.assert_array_equal(d_operand, want)
+    np.testing.assert_array_equal(d_update, [[7.0, 8.0]])

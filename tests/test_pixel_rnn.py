@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from tfp_flows.internal.keras import keras
 from tfp_flows.layers import DiagonalBiLSTM, PixelRNN, RowLSTM
-from tfp_flows.layers.pixel_rnn import skew, unskew
+from tfp_flows.nn.pixel_rnn import skew, unskew
 
 H, W = 5, 6
 

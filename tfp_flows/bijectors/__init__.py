@@ -1,8 +1,13 @@
-"""Bijectors: `tfb.Bijector` subclasses whose parameters are Keras 3 weights."""
+"""Bijectors: `tfb.Bijector` subclasses whose parameters are Keras 3 weights.
+
+`FusedBijector` is their base class: subclass it for your own bijector
+(`docs/extending.md`) and check it with `tfp_flows.testing.check_bijector`.
+"""
 
 from tfp_flows.bijectors.act_norm import ActNorm
 from tfp_flows.bijectors.affine_coupling import AdditiveCoupling
 from tfp_flows.bijectors.affine_coupling import AffineCoupling
+from tfp_flows.bijectors.base import FusedBijector
 from tfp_flows.bijectors.glow_step import GlowStep
 from tfp_flows.bijectors.invertible_1x1_conv import Invertible1x1Conv
 from tfp_flows.bijectors.maf import IAF
@@ -19,6 +24,7 @@ __all__ = [
     "ActNorm",
     "AdditiveCoupling",
     "AffineCoupling",
+    "FusedBijector",
     "GlowStep",
     "IAF",
     "Invertible1x1Conv",

@@ -15,8 +15,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from tfp_flows.bijectors.base import FusedBijector
 from tfp_flows.internal import checks
-from tfp_flows.internal.bijector_base import FusedBijector
 from tfp_flows.internal.keras import WeightStore
 
 __all__ = ["AmortizedBijector", "solve_tanh_equation"]

@@ -4,8 +4,8 @@ import re
 
 import tensorflow as tf
 
+from tfp_flows.bijectors.base import FusedBijector
 from tfp_flows.internal import checks
-from tfp_flows.internal.bijector_base import FusedBijector
 from tfp_flows.internal.keras import keras
 from tfp_flows.nn.coupling_nets import (
     apply_coupling_net,

@@ -5,8 +5,8 @@ from tensorflow_probability import bijectors as tfb
 
 from tfp_flows.bijectors.act_norm import ActNorm
 from tfp_flows.bijectors.affine_coupling import AffineCoupling
+from tfp_flows.bijectors.base import FusedBijector
 from tfp_flows.bijectors.invertible_1x1_conv import Invertible1x1Conv
-from tfp_flows.internal.bijector_base import FusedBijector
 
 __all__ = ["GlowStep"]
 

@@ -4,8 +4,8 @@ import numpy as np
 import scipy.linalg
 import tensorflow as tf
 
+from tfp_flows.bijectors.base import FusedBijector
 from tfp_flows.internal import checks
-from tfp_flows.internal.bijector_base import FusedBijector
 from tfp_flows.internal.keras import WeightStore
 
 __all__ = ["Invertible1x1Conv"]

@@ -32,7 +32,7 @@ from tfp_flows.bijectors._spline import (
     rq_spline,
     rq_spline_inverse,
 )
-from tfp_flows.internal.bijector_base import FusedBijector
+from tfp_flows.bijectors.base import FusedBijector
 from tfp_flows.internal.checks import check_event, check_float_dtype, shape_str
 from tfp_flows.nn.made import MADE
 

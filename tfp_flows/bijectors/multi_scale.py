@@ -7,9 +7,9 @@ import numpy as np
 import tensorflow as tf
 from tensorflow_probability import bijectors as tfb
 
+from tfp_flows.bijectors.base import FusedBijector
 from tfp_flows.bijectors.squeeze import Squeeze
 from tfp_flows.internal import checks
-from tfp_flows.internal.bijector_base import FusedBijector
 from tfp_flows.internal.keras import WeightStore
 from tfp_flows.nn.coupling_nets import ZeroInitConv2D
 

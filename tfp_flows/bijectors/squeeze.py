@@ -2,8 +2,8 @@
 
 import tensorflow as tf
 
+from tfp_flows.bijectors.base import FusedBijector
 from tfp_flows.internal import checks
-from tfp_flows.internal.bijector_base import FusedBijector
 
 __all__ = ["Squeeze"]
 

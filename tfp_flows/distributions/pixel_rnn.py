@@ -6,7 +6,7 @@
 
 `sample(n)` and `complete(images, num_rows)` fill pixels in raster order and,
 inside a pixel, channel by channel, in an XLA-compiled loop that keeps the
-recurrent states of finished rows (see `tfp_flows.layers.pixel_rnn`).
+recurrent states of finished rows (see `tfp_flows.distributions.pixel_rnn_sampling`).
 
 A network built with `context_size=C` makes a conditional family `p(x | z)`
 with the package's conditional-flow API (as `tfp_flows.flows.maf(...,
@@ -26,12 +26,12 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tfp_flows.distributions.pixel_rnn_sampling import autoregressive_loop
 from tfp_flows.internal import checks
 from tfp_flows.internal.checks import shape_str
 from tfp_flows.internal.keras import keras, tf_variables_of
 from tfp_flows.internal.specs import register_builder
-from tfp_flows.layers.pixel_rnn import PixelRNN
-from tfp_flows.layers.pixel_rnn_sampling import autoregressive_loop
+from tfp_flows.nn.pixel_rnn import PixelRNN
 
 tfd = tfp.distributions
 
@@ -52,7 +52,7 @@ class PixelRNNDistribution(tfd.Distribution):
     distribution with batch shape `z.shape[:-1]`.
 
     Args:
-      network: a `tfp_flows.layers.PixelRNN`.
+      network: a `tfp_flows.nn.PixelRNN`.
       context: a context `[..., C]` to bind (conditional networks only).
       validate_args: also check that pixel values are integers inside
         `tf.function` (eager inputs are always checked; the range
@@ -67,7 +67,7 @@ class PixelRNNDistribution(tfd.Distribution):
 
     #### Examples
 
-    >>> from tfp_flows.layers import PixelRNN
+    >>> from tfp_flows.nn import PixelRNN
     >>> net = PixelRNN((3, 3, 1), num_levels=4, hidden_units=2, output_units=4)
     >>> dist = PixelRNNDistribution(net)
     >>> x = dist.sample(2, seed=1)
@@ -107,7 +107,7 @@ class PixelRNNDistribution(tfd.Distribution):
         if not isinstance(network, PixelRNN):
             raise ValueError(
                 "PixelRNNDistribution: argument `network` must be a "
-                f"tfp_flows.layers.PixelRNN; got {type(network).__name__}."
+                f"tfp_flows.nn.PixelRNN; got {type(network).__name__}."
             )
         if context is not None:
             if network.context_size is None:
@@ -508,7 +508,7 @@ class PixelRNNDistribution(tfd.Distribution):
 
         #### Examples
 
-        >>> from tfp_flows.layers import PixelRNN
+        >>> from tfp_flows.nn import PixelRNN
         >>> net = PixelRNN((3, 3, 1), num_levels=2, hidden_units=2, output_units=4)
         >>> model = PixelRNNDistribution(net).as_keras_model()
         >>> len(model.trainable_weights) == len(net.trainable_weights)
@@ -573,7 +573,7 @@ def pixel_rnn(
 ) -> PixelRNNDistribution:
     """A `PixelRNNDistribution` on a new `PixelRNN`, rebuildable from config.
 
-    The arguments are those of `tfp_flows.layers.PixelRNN`; they are recorded
+    The arguments are those of `tfp_flows.nn.PixelRNN`; they are recorded
     as JSON, so a `FlowModel` of the result saves to `.keras` and loads back
     with `keras.saving.load_model(..., safe_mode=True)` (no pickled code).
 

@@ -6,13 +6,13 @@ count, and every method a `context=` the flow cannot use, each with an error
 naming the argument; see `tfp_flows.internal.flow_distribution`.)
 """
 
+from tfp_flows.flows.act_norm_init import initialize_act_norms
 from tfp_flows.flows.autoregressive import ConditionalFlow
 from tfp_flows.flows.autoregressive import iaf
 from tfp_flows.flows.autoregressive import maf
 from tfp_flows.flows.autoregressive import mask_ensemble_log_prob
 from tfp_flows.flows.coupling import coupling_flow
 from tfp_flows.flows.glow import glow
-from tfp_flows.flows.glow import initialize_act_norms
 from tfp_flows.flows.glow import realnvp
 from tfp_flows.flows.glow import sample_with_temperature
 from tfp_flows.flows.vi import fit_reverse_kl

@@ -21,9 +21,10 @@ import tensorflow_probability as tfp
 from tensorflow_probability import bijectors as tfb
 
 from tfp_flows.bijectors._spline import num_spline_params
+from tfp_flows.bijectors.act_norm import ActNorm
 from tfp_flows.bijectors.maf import IAF, MAF
+from tfp_flows.flows._base import base_distribution_or_default, chain_flow
 from tfp_flows.internal.checks import (
-    check_base_distribution,
     check_dtype_arg,
     check_positive_int,
     check_seed,
@@ -166,8 +167,10 @@ def _fold_permutations(d, k, perms, input_order, num_masks):
     return orders, base_perm
 
 
-def _build(
+def _autoregressive_flow(
+    layer_class,
     kind,
+    *,
     event_size,
     num_layers,
     hidden_units,
@@ -182,13 +185,21 @@ def _build(
     hidden_degrees,
     num_masks,
     log_scale_bound,
+    num_bins,
+    spline_bound,
     seed,
     dtype,
     validate_args,
     name,
-    num_bins=8,
-    spline_bound=3.0,
 ):
+    """The one implementation behind `maf` and `iaf`, given all their arguments.
+
+    The two builders differ only in `layer_class` (`MAF`, or its inverse
+    `IAF`), in `kind` (their name in errors and layer names) and in their
+    defaults, which live in their public signatures; each passes its own
+    arguments on unchanged (`**dict(locals())`, as a TFP constructor's
+    `parameters = dict(locals())`).
+    """
     owner = kind
     d = check_positive_int(event_size, "event_size", owner)
     k = check_positive_int(num_layers, "num_layers", owner)
@@ -209,14 +220,9 @@ def _build(
             f"{owner}: argument `permutation` must be 'reverse', 'random' or None; "
             f"got {permutation!r}."
         )
-    default_base = base_distribution is None
-    if default_base:
-        base_distribution = tfd.Sample(
-            tfd.Normal(tf.constant(0.0, dtype), tf.constant(1.0, dtype)),
-            sample_shape=[d],
-        )
-    check_base_distribution(base_distribution, [d], dtype, owner)
-    cls = MAF if kind == "maf" else IAF
+    base_distribution, default_base = base_distribution_or_default(
+        base_distribution, [d], dtype, owner
+    )
     orders, base_perm = _fold_permutations(d, k, perms, input_order, num_masks)
     bijectors = []  # forward (base -> data) order
     if base_perm is not None and not default_base:
@@ -237,7 +243,7 @@ def _build(
             name=f"{name}_made_{i}",
         )
         bijectors.append(
-            cls(
+            layer_class(
                 made,
                 transform=transform,
                 log_scale_bound=log_scale_bound,
@@ -248,8 +254,6 @@ def _build(
             )
         )
         if actnorm:
-            from tfp_flows.bijectors.act_norm import ActNorm
-
             bijectors.append(
                 ActNorm(d, event_ndims=1, dtype=dtype, name=f"{name}_act_norm_{i}")
             )
@@ -261,9 +265,7 @@ def _build(
         return ConditionalFlow(
             base_distribution, bijectors, context_size, name=name, owner=owner
         )
-    return FlowDistribution(
-        base_distribution, tfb.Chain(bijectors[::-1]), owner=owner, name=name
-    )
+    return chain_flow(base_distribution, bijectors, owner=owner, name=name)
 
 
 @register_builder("maf")
@@ -343,29 +345,7 @@ def maf(
     >>> cond.log_prob(tf.zeros([3, 2]), context=tf.ones([3, 1])).shape
     TensorShape([3])
     """
-    return _build(
-        "maf",
-        event_size,
-        num_layers,
-        hidden_units,
-        transform,
-        permutation,
-        actnorm,
-        base_distribution,
-        context_size,
-        activation,
-        direct_connections,
-        input_order,
-        hidden_degrees,
-        num_masks,
-        log_scale_bound,
-        seed,
-        dtype,
-        validate_args,
-        name,
-        num_bins=num_bins,
-        spline_bound=spline_bound,
-    )
+    return _autoregressive_flow(MAF, "maf", **dict(locals()))
 
 
 @register_builder("iaf")
@@ -396,7 +376,23 @@ def iaf(
 
     `sample` (and `log_prob` of its own samples through the cache) costs one
     MADE pass per layer; `log_prob` of given data `D` passes per layer.
-    Arguments as `maf`; `transform` defaults to Kingma's gated update.
+
+    Args:
+      event_size: D.
+      num_layers: K, the number of IAF layers.
+      hidden_units, permutation, actnorm, base_distribution, context_size,
+        activation, direct_connections, input_order, hidden_degrees,
+        num_masks, log_scale_bound, num_bins, spline_bound, seed, dtype,
+        validate_args: as `maf` (the same names and defaults).
+      transform: `'gated'` (default: Kingma et al.'s update
+        `z = sigma * z + (1 - sigma) * m`), `'affine'` or `'spline'`.
+      name: name of the distribution and prefix of the Keras layers.
+
+    Returns:
+      A `tfd.TransformedDistribution`, or a `ConditionalFlow` if `context_size`.
+
+    Raises:
+      ValueError, TypeError: as `maf`.
 
     #### Examples
 
@@ -404,29 +400,7 @@ def iaf(
     >>> flow.log_prob(flow.sample(3, seed=1)).shape
     TensorShape([3])
     """
-    return _build(
-        "iaf",
-        event_size,
-        num_layers,
-        hidden_units,
-        transform,
-        permutation,
-        actnorm,
-        base_distribution,
-        context_size,
-        activation,
-        direct_connections,
-        input_order,
-        hidden_degrees,
-        num_masks,
-        log_scale_bound,
-        seed,
-        dtype,
-        validate_args,
-        name,
-        num_bins=num_bins,
-        spline_bound=spline_bound,
-    )
+    return _autoregressive_flow(IAF, "iaf", **dict(locals()))
 
 
 def mask_ensemble_log_prob(flow, x, *, context=None) -> tf.Tensor:

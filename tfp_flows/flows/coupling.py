@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import tensorflow as tf
 import tensorflow_probability as tfp
-from tensorflow_probability import bijectors as tfb
 
 from tfp_flows.bijectors.act_norm import ActNorm
 from tfp_flows.bijectors.affine_coupling import AffineCoupling
 from tfp_flows.bijectors.spline_coupling import SplineCoupling
+from tfp_flows.flows._base import base_distribution_or_default, chain_flow
 from tfp_flows.internal import checks
-from tfp_flows.internal.flow_distribution import FlowDistribution
 from tfp_flows.internal.specs import register_builder
 
 tfd = tfp.distributions
@@ -132,12 +131,9 @@ def coupling_flow(
         )
     seed = checks.check_seed(seed, owner)
     dtype = checks.check_dtype_arg(dtype, owner)
-    if base_distribution is None:
-        base_distribution = tfd.Sample(
-            tfd.Normal(tf.constant(0.0, dtype), tf.constant(1.0, dtype)),
-            sample_shape=[d],
-        )
-    checks.check_base_distribution(base_distribution, [d], dtype, owner)
+    base_distribution, _ = base_distribution_or_default(
+        base_distribution, [d], dtype, owner
+    )
     cls, extra = AffineCoupling, {}
     if transform == "spline":
         cls, extra = SplineCoupling, {"num_bins": num_bins, "bound": spline_bound}
@@ -169,6 +165,4 @@ def coupling_flow(
                     name=f"{name}_act_norm_{i}",
                 )
             )
-    return FlowDistribution(
-        base_distribution, tfb.Chain(bijectors[::-1]), owner=owner, name=name
-    )
+    return chain_flow(base_distribution, bijectors, owner=owner, name=name)

@@ -1,4 +1,4 @@
-"""Glow and RealNVP builders, ActNorm data initialization and temperature.
+"""Glow and RealNVP builders and sampling with a temperature.
 
 All these functions return a `tfd.TransformedDistribution` over `[H, W, C]`
 images whose base is a standard normal and whose bijector is a `MultiScale`.
@@ -6,21 +6,19 @@ images whose base is a standard normal and whose bijector is a `MultiScale`.
 
 import tensorflow as tf
 import tensorflow_probability as tfp
-from tensorflow_probability import bijectors as tfb
-from tensorflow_probability.python.bijectors import chain as _chain_lib
-from tensorflow_probability.python.bijectors import invert as _invert_lib
 
 from tfp_flows.bijectors.act_norm import ActNorm
 from tfp_flows.bijectors.affine_coupling import AffineCoupling
 from tfp_flows.bijectors.glow_step import GlowStep
 from tfp_flows.bijectors.multi_scale import Level, MultiScale
+from tfp_flows.flows._base import standard_normal
 from tfp_flows.internal import checks
 from tfp_flows.internal.flow_distribution import FlowDistribution
 from tfp_flows.internal.specs import register_builder
 
 tfd = tfp.distributions
 
-__all__ = ["glow", "initialize_act_norms", "realnvp", "sample_with_temperature"]
+__all__ = ["glow", "realnvp", "sample_with_temperature"]
 
 
 def _check_image_shape(event_shape, num_levels, owner, squeezes):
@@ -33,13 +31,6 @@ def _check_image_shape(event_shape, num_levels, owner, squeezes):
             f"divisible by {factor}, which {num_levels} level(s) of 2x2 squeezes need."
         )
     return [h, w, c], num_levels
-
-
-def _base(event_shape, dtype):
-    return tfd.Sample(
-        tfd.Normal(tf.constant(0.0, dtype), tf.constant(1.0, dtype)),
-        sample_shape=event_shape,
-    )
 
 
 @register_builder("glow")
@@ -120,7 +111,7 @@ def glow(
         name=name,
     )
     return FlowDistribution(
-        _base([h, w, c], dtype), bijector, owner=owner, name=name
+        standard_normal([h, w, c], dtype), bijector, owner=owner, name=name
     )
 
 
@@ -202,89 +193,8 @@ def realnvp(
         name=name,
     )
     return FlowDistribution(
-        _base([h, w, c], dtype), bijector, owner=owner, name=name
+        standard_normal([h, w, c], dtype), bijector, owner=owner, name=name
     )
-
-
-def _walk_and_initialize(b, y):
-    """Data -> latent through `b`, initializing each ActNorm on what reaches it."""
-    y = tf.identity(y)  # a fresh tensor: never reuse TFP's cached results
-    if isinstance(b, ActNorm):
-        b.initialize(y)
-        return b.inverse(tf.identity(y))
-    if hasattr(b, "_data_init_walk"):
-        return b._data_init_walk(y, _walk_and_initialize)  # pylint: disable=protected-access
-    parts = getattr(b, "parts", None)
-    # TFP returns the private non-composite `_Chain` when a part is not a
-    # composite tensor (ours hold Keras layers), so check both classes.
-    if parts is None and isinstance(b, (tfb.Chain, _chain_lib._Chain)):
-        parts = b.bijectors
-    if parts is not None:
-        for part in parts:
-            y = _walk_and_initialize(part, y)
-        return y
-    if isinstance(b, (tfb.Invert, _invert_lib._Invert)) and _has_act_norm(b.bijector):
-        raise ValueError(
-            "initialize_act_norms: an ActNorm inside tfb.Invert would be "
-            "initialized from the latent side; initialize it by hand."
-        )
-    return b.inverse(y)
-
-
-def _has_act_norm(b):
-    return any(isinstance(m, ActNorm) for m in [b] + list(b.submodules))
-
-
-def initialize_act_norms(flow, data):
-    """Data-dependent initialization of every ActNorm in a flow, in one pass.
-
-    `data` is run through the flow in the data-to-latent direction; each
-    ActNorm is initialized from the data *as it reaches that layer* (after the
-    parts before it, already initialized), so each one's output has zero mean
-    and unit variance per channel on this batch. Never uses samples.
-
-    Args:
-      flow: a `tfd.TransformedDistribution` or a bijector.
-      data: a float batch of training data (e.g. 256 dequantized images).
-
-    Returns:
-      The latent `z` of `data` after initialization.
-
-    Raises:
-      ValueError: integer, empty or non-finite `data` (nothing is written to
-        an ActNorm from it), `data` of the wrong event shape, or a conditional
-        family as `flow` (initialize `flow.condition(c)`).
-      TypeError: `flow` is neither a distribution nor a bijector.
-
-    #### Examples
-
-    >>> flow = glow((8, 8, 1), num_levels=1, num_steps=1, hidden_units=8)
-    >>> x = tf.random.stateless_uniform([16, 8, 8, 1], seed=[0, 0]) - 0.5
-    >>> z = initialize_act_norms(flow, x)
-    >>> act = flow.bijector.levels[0].steps[0].act_norm
-    >>> bool(act.is_initialized)
-    True
-    """
-    owner = "initialize_act_norms"
-    if hasattr(flow, "condition") and not hasattr(flow, "bijector"):
-        raise ValueError(
-            f"{owner}: argument `flow` is a conditional family "
-            f"({type(flow).__name__}); bind a context first: "
-            "`initialize_act_norms(flow.condition(context), data)` (or "
-            "`FlowModel.initialize_act_norms((x, context))`)."
-        )
-    bijector = getattr(flow, "bijector", flow)
-    if not isinstance(bijector, tfb.Bijector):
-        raise TypeError(
-            f"{owner}: argument `flow` must be a tfd.TransformedDistribution or a "
-            f"tfb.Bijector; got {type(flow).__name__}."
-        )
-    if hasattr(flow, "check_value"):  # a tfp_flows flow: names `data`
-        flow.check_value(data, arg_name="data", owner=owner)
-    else:
-        checks.check_no_integer_values(data, "data", owner, tf.float32)
-    data = tf.convert_to_tensor(data)
-    return _walk_and_initialize(bijector, data)
 
 
 def sample_with_temperature(flow, sample_shape=(), *, temperature=1.0, seed=None):

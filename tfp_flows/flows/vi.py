@@ -15,14 +15,13 @@ from collections.abc import Callable
 import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
-from tensorflow_probability import bijectors as tfb
 
 from tfp_flows.bijectors.planar import PlanarFlow
 from tfp_flows.bijectors.radial import RadialFlow
 from tfp_flows.bijectors.sylvester import SylvesterFlow
+from tfp_flows.flows._base import base_distribution_or_default, chain_flow
 from tfp_flows.internal import checks
 from tfp_flows.internal.checks import check_positive_int, shape_str
-from tfp_flows.internal.flow_distribution import FlowDistribution
 from tfp_flows.internal.keras import keras, keras_layers_of
 from tfp_flows.internal.specs import register_builder
 
@@ -49,19 +48,14 @@ def _stack(cls, kind, event_size, num_layers, base_distribution, seed, dtype, kw
     k = check_positive_int(num_layers, "num_layers", kind)
     seed = checks.check_seed(seed, kind)
     dtype = checks.check_dtype_arg(dtype, kind)
-    if base_distribution is None:
-        base_distribution = tfd.Sample(
-            tfd.Normal(tf.constant(0.0, dtype), tf.constant(1.0, dtype)),
-            sample_shape=[d],
-        )
-    checks.check_base_distribution(base_distribution, [d], dtype, kind)
+    base_distribution, _ = base_distribution_or_default(
+        base_distribution, [d], dtype, kind
+    )
     steps = [
         cls(d, seed=seed * 1000 + i, dtype=dtype, name=f"{kind}_{i}", **kwargs)
         for i in range(k)
     ]
-    return FlowDistribution(
-        base_distribution, tfb.Chain(steps[::-1]), owner=kind, name=kind
-    )
+    return chain_flow(base_distribution, steps, owner=kind, name=kind)
 
 
 @register_builder("planar_flow")

@@ -24,7 +24,7 @@ from tfp_flows.jobs.common import (
     save_grid_png,
     write_metrics,
 )
-from tfp_flows.layers.pixel_rnn import PixelRNN
+from tfp_flows.nn.pixel_rnn import PixelRNN
 
 __all__ = ["run"]
 

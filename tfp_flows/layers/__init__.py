@@ -1,21 +1,24 @@
-"""Keras 3 layers a user puts in a model."""
+"""Keras 3 layers, models, callbacks and losses a user puts in a Keras workflow.
 
-from tfp_flows.layers.flow_layers import ActNormInitializer
+Also re-exported here, for imports written before they moved: the PixelRNN
+networks and the masked convolution (defined in `tfp_flows.nn`), the VAE
+posteriors (`tfp_flows.vae`), and `export_saved_model` / `load_flow_model`
+(`tfp_flows.saving`).
+"""
+
+from tfp_flows.layers.callbacks import ActNormInitializer
 from tfp_flows.layers.flow_layers import FlowLogProb
-from tfp_flows.layers.flow_layers import FlowModel
-from tfp_flows.layers.iaf_posterior import DiagonalGaussianPosterior
-from tfp_flows.layers.iaf_posterior import FlowPosterior
-from tfp_flows.layers.iaf_posterior import IAFPosterior
-from tfp_flows.layers.iaf_posterior import PlanarPosterior
 from tfp_flows.layers.flow_layers import FlowSample
-from tfp_flows.layers.flow_layers import export_saved_model
-from tfp_flows.layers.flow_layers import load_flow_model
-from tfp_flows.layers.flow_layers import negative_log_likelihood
-from tfp_flows.layers.masked_conv import MaskedConv2D
-from tfp_flows.layers.pixel_rnn import DiagonalBiLSTM
-from tfp_flows.layers.pixel_rnn import PixelRNN
-from tfp_flows.layers.pixel_rnn import RowLSTM
-
+from tfp_flows.layers.flow_model import FlowModel
+from tfp_flows.layers.losses import negative_log_likelihood
+from tfp_flows.nn.masked_conv import MaskedConv2D
+from tfp_flows.nn.pixel_rnn import DiagonalBiLSTM
+from tfp_flows.nn.pixel_rnn import PixelRNN
+from tfp_flows.nn.pixel_rnn import RowLSTM
+from tfp_flows.vae.posteriors import DiagonalGaussianPosterior
+from tfp_flows.vae.posteriors import FlowPosterior
+from tfp_flows.vae.posteriors import IAFPosterior
+from tfp_flows.vae.posteriors import PlanarPosterior
 
 __all__ = [
     "ActNormInitializer",
@@ -34,3 +37,21 @@ __all__ = [
     "PixelRNN",
     "RowLSTM",
 ]
+
+# `tfp_flows.saving` builds on these layers (it saves and serves a
+# `FlowModel`), so this package must not import it at import time: the two
+# names are resolved on first use (PEP 562), which keeps the import graph
+# acyclic (tests/test_layout.py).
+_FROM_SAVING = ("export_saved_model", "load_flow_model")
+
+
+def __getattr__(name):
+    if name in _FROM_SAVING:
+        from tfp_flows import saving
+
+        return getattr(saving, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_FROM_SAVING))

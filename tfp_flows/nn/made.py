@@ -15,6 +15,10 @@ The layer keeps `num_masks` mask sets (orderings / connectivities) as
 non-trainable weights and a `mask_index` that selects one, so that
 order- and connectivity-agnostic training (`next_mask`, `resample_masks`)
 and MADE's mask ensemble at evaluation work inside `tf.function` and XLA.
+
+`MADE.solve`, the sequential direction of MAF and IAF, runs in
+`tfp_flows.nn.made_solve`, with its strategy chosen by the constructor
+arguments `solve_strategy`, `unroll_blocks_up_to` and `full_pass_up_to`.
 """
 
 from __future__ import annotations
@@ -23,30 +27,18 @@ from collections.abc import Sequence
 
 import numpy as np
 import tensorflow as tf
-from tensorflow.compiler.tf2xla.python import xla
 
 from tfp_flows.internal.checks import (
     check_float_dtype,
     check_int_sequence,
     check_positive_int,
     check_seed,
-    in_xla_context,
     shape_str,
 )
 from tfp_flows.internal.keras import keras
+from tfp_flows.nn import made_solve
 
 __all__ = ["MADE", "made_degrees", "made_masks"]
-
-
-def _dynamic_update_slice_grad(op, grad):
-    """Gradient of `XlaDynamicUpdateSlice` (TF registers none)."""
-    update, indices = op.inputs[1], op.inputs[2]
-    d_operand = xla.dynamic_update_slice(grad, tf.zeros_like(update), indices)
-    d_update = tf.slice(grad, indices, tf.shape(update))
-    return d_operand, d_update, None
-
-
-_in_xla_context = in_xla_context
 
 
 def check_hidden_units(
@@ -90,11 +82,6 @@ def _keras_get(getter, value, arg_name, owner):
             f"name or callable; got {value!r} ({e})"
         ) from None
 
-
-try:
-    tf.RegisterGradient("XlaDynamicUpdateSlice")(_dynamic_update_slice_grad)
-except KeyError:  # registered already (by TensorFlow or another library)
-    pass
 
 _ORDERS = ("left-to-right", "right-to-left", "random")
 _HIDDEN = ("equal", "random")
@@ -238,13 +225,30 @@ class MADE(keras.layers.Layer):
       kernel_initializer: initializer of the hidden (and context) kernels.
       output_initializer: initializer of the output (and direct) kernels;
         default: small truncated normal, so a flow starts near the identity.
+      solve_strategy: how `solve` (MAF sampling, IAF density) runs its `D`
+        sequential steps; all are exact and differ only in speed (see
+        `tfp_flows.nn.made_solve`): `'auto'` (default: `'blocks'` under XLA
+        when the masks are fixed, else `'full'` for
+        `D <= full_pass_up_to`, else `'incremental'`); `'blocks'` (each
+        hidden unit computed once: one network pass of FLOPs; needs fixed
+        masks: one mask set, no random option, a hidden layer); `'full'`
+        (`D` whole-network passes); `'incremental'` (a rank-1 update of the
+        first layer and the new dimension's outputs per step).
+      unroll_blocks_up_to: the block solve runs as straight-line code (static
+        slices) for up to this many steps, as a `tf.while_loop` above. More
+        unrolling compiles longer: measured for a 5-layer MAF's XLA sampling
+        at batch 256, 2.7 s instead of 1.1 s at D=8 (and 1.2x faster), 5.0 s
+        instead of 1.2 s at D=16 (no faster).
+      full_pass_up_to: the largest event size for which `'auto'` runs `'full'`
+        outside the block solve (few large ops beat many small ones there).
       dtype: weight dtype (e.g. `'float64'`).
       name: layer name.
 
     Raises:
       ValueError: for bad sizes, orders or degrees options, an activation or
-        initializer Keras does not know, or a seed that is not a
-        non-negative integer.
+        initializer Keras does not know, a seed that is not a non-negative
+        integer, an unknown `solve_strategy` (or `'blocks'` without fixed
+        masks), or a negative `unroll_blocks_up_to` / `full_pass_up_to`.
 
     #### Examples
 
@@ -275,6 +279,9 @@ class MADE(keras.layers.Layer):
         seed: int = 0,
         kernel_initializer="glorot_uniform",
         output_initializer=None,
+        solve_strategy: str = "auto",
+        unroll_blocks_up_to: int = 8,
+        full_pass_up_to: int = 16,
         dtype=None,
         name: str | None = None,
         **kwargs,
@@ -301,21 +308,12 @@ class MADE(keras.layers.Layer):
         self.hidden_degrees = hidden_degrees
         self.seed = check_seed(seed, "MADE")
         self._resample_count = 0
-        # `solve` unrolls its loop for event sizes up to this (see there).
-        self.unroll_below = 0
-        # `solve` re-runs the whole network per step up to this event size
-        # (few large ops beat many small ones there), and updates only what
-        # each step needs above it (see `solve`).
-        self.full_pass_up_to = 16
-        # `solve` computes each hidden unit once, in degree order, when the
-        # masks are fixed (see `_solve_blocks`); False: the paths below.
-        self.solve_by_blocks = True
-        # `_solve_blocks` unrolls its loop (Python steps, static slices) up to
-        # this many steps: for small D the while loop's per-iteration cost
-        # (dynamic slices, loop-carried copies) outweighs the bigger program.
-        # Compiling costs more (5-layer MAF sample at batch 256: D=8 2.7 s
-        # unrolled vs 1.1 s; D=16 5.0 s vs 1.2 s, for no gain at batch 256).
-        self.unroll_blocks_up_to = 8
+        self._unroll_blocks_up_to = check_positive_int(
+            unroll_blocks_up_to, "unroll_blocks_up_to", "MADE", minimum=0
+        )
+        self._full_pass_up_to = check_positive_int(
+            full_pass_up_to, "full_pass_up_to", "MADE", minimum=0
+        )
         self.kernel_initializer = _keras_get(
             keras.initializers.get, kernel_initializer, "kernel_initializer", "MADE"
         )
@@ -330,7 +328,7 @@ class MADE(keras.layers.Layer):
         degrees = self._draw_degrees(self.seed)  # validates the options
         # Degrees that never change (one mask set, no random option: then
         # `resample_masks` redraws the same masks): `solve` can then lay the
-        # weights out by degree once per call (see `_solve_blocks`).
+        # weights out by degree once per call (`solve_strategy='blocks'`).
         fixed = (
             self.num_masks == 1
             and not (isinstance(input_order, str) and input_order == "random")
@@ -338,7 +336,31 @@ class MADE(keras.layers.Layer):
             and len(self.hidden_units) > 0
         )
         self._degrees_fixed = fixed
+        # Raises for an unknown strategy, or 'blocks' without fixed masks.
+        made_solve.choose_strategy(
+            solve_strategy,
+            masks_fixed=fixed,
+            event_size=self.event_size,
+            full_pass_up_to=self._full_pass_up_to,
+            in_xla=False,
+        )
+        self._solve_strategy = solve_strategy
         self._build_weights(degrees)
+
+    @property
+    def solve_strategy(self) -> str:
+        """The `solve_strategy` constructor argument (see the class docstring)."""
+        return self._solve_strategy
+
+    @property
+    def unroll_blocks_up_to(self) -> int:
+        """The `unroll_blocks_up_to` constructor argument."""
+        return self._unroll_blocks_up_to
+
+    @property
+    def full_pass_up_to(self) -> int:
+        """The `full_pass_up_to` constructor argument."""
+        return self._full_pass_up_to
 
     # -- masks -------------------------------------------------------------
     def _draw_degrees(self, seed):
@@ -669,27 +691,17 @@ class MADE(keras.layers.Layer):
         """Solves `w = step_fn(known, params(w))` one dimension at a time.
 
         The autoregressive (sequential) direction of MAF and IAF: `D` steps
-        in the ordering, in a `tf.while_loop` that compiles under XLA. Step
-        `t` fills dimension `d = order[t]`, whose parameters depend only on
-        dimensions already filled, so the result is exact after `D` steps.
-
-        Three strategies, all exact:
-
-        * under XLA with fixed masks (one mask set, no random option;
-          `solve_by_blocks`, the default): step `t` computes only the hidden
-          units of degree `t` of each layer, then the parameters of the next
-          dimension, so the whole solve costs the FLOPs of one network pass
-          (TFP's MAF runs the whole network `D` times); see `_solve_blocks`.
-          Eagerly and in plain graphs the per-step in-place update costs more
-          than it saves, so there the strategies below run;
-        * otherwise, for `D <= full_pass_up_to`: `D` whole-network passes;
-        * otherwise: per step the first hidden layer is updated by a rank-1
-          term (`a += w_d * W[d]`) and only the `num_params` output columns
-          of `d` are computed.
+        in the ordering, in a loop that compiles under XLA. Step `t` fills
+        dimension `d = order[t]`, whose parameters depend only on dimensions
+        already filled, so the result is exact after `D` steps. The steps
+        run as `solve_strategy`, `unroll_blocks_up_to` and `full_pass_up_to`
+        say (`tfp_flows.nn.made_solve.solve`).
 
         Args:
-          step_fn: `step_fn(known_d, params_d) -> (w_d, log_det_d)` with
-            `known_d` `[N]`, `params_d` a list of `num_params` tensors `[N]`.
+          step_fn: `step_fn(known_d, params_d) -> (w_d, log_det_d)`, an
+            elementwise map: called with `known_d` `[N]` and `params_d` a list
+            of `num_params` tensors `[N]`, or (strategy `'full'`) with all
+            dimensions at once, `[N, D]` each.
           known: `[..., D]`.
           context: as in `call`.
 
@@ -697,254 +709,15 @@ class MADE(keras.layers.Layer):
           `(w, log_det)`: `w` `[..., D]` and the sum over `d` of `log_det_d`,
           shape `[...]`.
         """
-        x = tf.convert_to_tensor(known, dtype_hint=self.variable_dtype)
-        context = self._check_inputs(x, context)
-        if self._degrees_fixed and self.solve_by_blocks and _in_xla_context():
-            return self._solve_blocks(step_fn, x, context)
-        if self.event_size <= self.full_pass_up_to:
-            return self._solve_full(step_fn, x, context)
-        d, p = self.event_size, self.num_params
-        shape = tf.shape(x)
-        known_t = tf.transpose(tf.reshape(x, [-1, d]))  # [D, N]
-        n = tf.shape(known_t)[1]
-        kernels, out_kernel, direct = self._weights_now()
-        context_terms = self._context_terms(context, n, shape[:-1])
-        order = self._select(self.orders)
-        # [H_L, P, D] and [D, P, D]: gather the P columns of one dimension.
-        # Laid out dimension-major once, outside the loop, so that each step
-        # reads one contiguous block (a dynamic slice under XLA, no gather).
-        out_cols = tf.transpose(tf.reshape(out_kernel, [-1, p, d]), [2, 0, 1])
-        out_bias = tf.transpose(tf.reshape(self.output_bias, [p, d]))
-        direct_cols = (
-            None
-            if direct is None
-            else tf.transpose(tf.reshape(direct, [d, p, d]), [2, 0, 1])
+        return made_solve.solve(
+            self,
+            step_fn,
+            known,
+            context,
+            strategy=self._solve_strategy,
+            unroll_blocks_up_to=self._unroll_blocks_up_to,
+            full_pass_up_to=self._full_pass_up_to,
         )
-        dtype = x.dtype
-        # Read every variable once, outside the loop body.
-        biases = [tf.convert_to_tensor(b) for b in self.biases]
-        if kernels:
-            first = kernels[0]
-            a0 = tf.zeros([n, self.hidden_units[0]], dtype) + biases[0]
-            if context_terms[0] is not None:
-                a0 = a0 + context_terms[0]
-        else:
-            first, a0 = None, tf.zeros([n, 0], dtype)
-
-        def body(t, w_t, a, ldj):
-            idx = order[t]
-            if first is not None:
-                h = self.activation(a)
-                for kernel, bias, ct in zip(
-                    kernels[1:], biases[1:], context_terms[1:], strict=True
-                ):
-                    z = tf.matmul(h, kernel) + bias
-                    if ct is not None:
-                        z = z + ct
-                    h = self.activation(z)
-                out = tf.matmul(h, out_cols[idx])  # [N, P]
-            else:
-                out = tf.zeros([n, p], dtype)
-            out = out + out_bias[idx][None, :]
-            if direct_cols is not None:
-                out = out + tf.matmul(w_t, direct_cols[idx], transpose_a=True)
-            params_d = [out[:, j] for j in range(p)]
-            value, ldj_d = step_fn(known_t[idx], params_d)
-            # A one-hot add rather than a scatter: XLA's CPU scatter is slow.
-            w_t = w_t + tf.one_hot(idx, d, dtype=dtype)[:, None] * value[None, :]
-            if first is not None:
-                a = a + value[:, None] * first[idx][None, :]
-            return t + 1, w_t, a, ldj + ldj_d
-
-        state = (tf.constant(0), tf.zeros_like(known_t), a0, tf.zeros([n], dtype))
-        if d <= self.unroll_below:
-            # Short loops: a straight line of D steps fuses better under XLA.
-            for _ in range(d):
-                state = body(*state)
-            _, w_t, _, ldj = state
-        else:
-            _, w_t, _, ldj = tf.while_loop(
-                lambda t, *_: t < d, body, state, maximum_iterations=d
-            )
-        return tf.reshape(tf.transpose(w_t), shape), tf.reshape(ldj, shape[:-1])
-
-    def _block_layout(self):
-        """Numpy index arrays of the degree-major layout `_solve_blocks` uses.
-
-        Returns `(order, low, blocks)`: `order[t]` is the input dimension of
-        degree `t + 1`; `low` the smallest hidden degree (0 with a context,
-        else 1, or 0 when D = 1); `blocks[l]` is `(B_l, index)`, `index` of
-        shape `[(D - low) * B_l]` listing hidden layer `l`'s units of degree
-        `low`, then `low + 1`, ..., `D - 1`, each degree padded to `B_l`
-        entries with `H_l` (a zero unit).
-        """
-        d = self.event_size
-        degrees = self._draw_degrees(self.seed)[0]  # fixed: no draw involved
-        order = np.argsort(degrees[0])
-        low = int(min(deg.min() for deg in degrees[1:]))
-        blocks = []
-        for units, deg in zip(self.hidden_units, degrees[1:], strict=True):
-            groups = [np.flatnonzero(deg == k) for k in range(low, d)]
-            b = max(len(g) for g in groups)
-            index = np.full([d - low, b], units, np.int32)
-            for k, g in enumerate(groups):
-                index[k, : len(g)] = g
-            blocks.append((b, index.reshape(-1)))
-        return order, low, blocks
-
-    def _solve_blocks(self, step_fn, x, context):
-        """`solve` computing every hidden unit once: the cost of one pass.
-
-        A unit of degree `k` depends only on inputs of degree <= k, and the
-        output of the input of degree `k + 1` only on units of degree <= k.
-        So step `k` computes the units of degree `k` of each layer, in
-        order, then the parameters of the dimension of degree `k + 1`, then
-        that dimension. The weights are laid out by degree once per call,
-        outside the loop (rows and columns gathered, each degree padded with
-        zero units to a block of `B_l`), so a step reads one contiguous block
-        per layer, `[B_l, rows] x [rows, N]` (units not computed yet are 0
-        and masked anyway), and writes its `B_l` new units in place. Over the
-        `D` steps these are the FLOPs of one network pass (plus the padding),
-        where `D` passes of the whole network (TFP's MAF sampling) cost `D`
-        times that. Up to `unroll_blocks_up_to` steps the loop is unrolled
-        (each step's blocks are then static slices); beyond, a while loop.
-        """
-        d, p = self.event_size, self.num_params
-        order, low, blocks = self._block_layout()
-        nb = d - low  # blocks (= loop steps); degree `low + j` is block `j`
-        shape = tf.shape(x)
-        x2 = tf.reshape(x, [-1, d])
-        n = tf.shape(x2)[0]
-        dtype = x2.dtype
-        kernels, out_kernel, direct = self._weights_now()
-        terms = self._context_terms(context, n, shape[:-1])
-
-        def pad_gather(t, index, axis):
-            # Gather along `axis`; index `t.shape[axis]` is a zero entry.
-            pad = [[0, 0]] * t.shape.rank
-            pad[axis % t.shape.rank] = [0, 1]
-            return tf.gather(tf.pad(t, pad), index, axis=axis)
-
-        def by_step(t, b):
-            # [rows, k * b] -> [k, b, rows]: step j's columns (block j),
-            # transposed for the feature-major products below.
-            return tf.transpose(tf.reshape(t, [tf.shape(t)[0], -1, b]), [1, 2, 0])
-
-        # Output columns degree-major: column t * P + j is parameter j of the
-        # dimension of degree t + 1 (the kernel's own layout is j * D + dim).
-        out_index = (np.arange(p)[None, :] * d + order[:, None]).reshape(-1)
-        step_kernels, step_adds = [], []
-        for i, (kernel, bias, term) in enumerate(
-            zip(kernels, self.biases, terms, strict=True)
-        ):
-            b, index = blocks[i]
-            k = pad_gather(kernel, index, axis=1)  # columns: degree blocks
-            if i == 0:
-                k = tf.gather(k, order, axis=0)  # rows: inputs by degree
-            else:
-                k = pad_gather(k, blocks[i - 1][1], axis=0)
-            step_kernels.append(by_step(k, b))  # [nb, B_i, rows]
-            a = tf.convert_to_tensor(bias)
-            if term is not None:
-                a = a + term  # [H] or [N, H]
-            a = pad_gather(a, index, axis=-1)
-            step_adds.append(
-                tf.reshape(a, [nb, b, 1]) if a.shape.rank == 1 else by_step(a, b)
-            )
-        # The outputs of degrees low + 1 .. D (one block of P per step).
-        out_k = pad_gather(
-            tf.gather(out_kernel, out_index[low * p :], axis=1), blocks[-1][1], axis=0
-        )
-        out_k = by_step(out_k, p)  # [nb, P, nb * B_L]
-        out_bias = tf.reshape(tf.gather(self.output_bias, out_index), [d, p, 1])
-        direct_k = (
-            None
-            if direct is None
-            else by_step(tf.gather(tf.gather(direct, out_index, axis=1), order), p)
-        )  # [D, P, D]
-        known_t = tf.gather(tf.transpose(x2), order)  # [D, N], rows by degree
-        w = tf.zeros_like(known_t)
-        ldj = tf.zeros([n], dtype)
-        if low == 1:
-            # The first dimension's parameters see no hidden unit (nor any
-            # input): they are the output bias.
-            value, ldj = step_fn(
-                known_t[0], [tf.broadcast_to(out_bias[0, j], [n]) for j in range(p)]
-            )
-            w = xla.dynamic_update_slice(w, value[None, :], [0, 0])
-
-        # Feature-major: every state is [features, N], so a step's products
-        # are [B_i, rows] x [rows, N] (long rows: efficient GEMM tiles) and
-        # its writes are whole rows (contiguous, in place under XLA).
-        def body(j, w, hidden, ldj):
-            hidden = list(hidden)
-            inputs = w
-            for i, (b, _) in enumerate(blocks):
-                units = self.activation(
-                    tf.matmul(step_kernels[i][j], inputs) + step_adds[i][j]
-                )  # [B_i, N]: layer i's units of degree low + j
-                hidden[i] = xla.dynamic_update_slice(
-                    hidden[i], units, tf.stack([j * b, 0])
-                )
-                inputs = hidden[i]
-            t = j + low  # the dimension of degree t + 1 is now computable
-            out = tf.matmul(out_k[j], inputs) + out_bias[t]  # [P, N]
-            if direct_k is not None:
-                out = out + tf.matmul(direct_k[t], w)
-            value, ldj_d = step_fn(known_t[t], [out[k] for k in range(p)])
-            w = xla.dynamic_update_slice(w, value[None, :], tf.stack([t, 0]))
-            return j + 1, w, tuple(hidden), ldj + ldj_d
-
-        hidden = tuple(tf.zeros(tf.stack([nb * b, n]), dtype) for b, _ in blocks)
-        if nb <= self.unroll_blocks_up_to:  # `j` a Python int: static slices
-            state = (0, w, hidden, ldj)
-            for _ in range(nb):
-                state = body(*state)
-            _, w, _, ldj = state
-        else:
-            _, w, _, ldj = tf.while_loop(
-                lambda j, *_: j < nb, body, (tf.constant(0), w, hidden, ldj),
-                maximum_iterations=nb,
-            )
-        w = tf.transpose(tf.gather(w, np.argsort(order)))  # rows back to dims
-        return tf.reshape(w, shape), tf.reshape(ldj, shape[:-1])
-
-    def _solve_full(self, step_fn, x, context):
-        """`solve` by `D` whole-network passes (fixed-point iteration).
-
-        `w <- step_fn(known, params(w))` for every dimension at once: after
-        pass `t` the first `t` dimensions in the ordering are exact (each
-        depends only on earlier ones), so `D` passes give the exact `w`, and
-        the last pass's parameters are the exact ones for the log-det. For
-        small `D` this loop body (one MADE pass: a few dots and elementwise
-        fusions) runs faster under XLA than the incremental update's many
-        small ops.
-        """
-        d = self.event_size
-        shape = tf.shape(x)
-        x2 = tf.reshape(x, [-1, d])
-        n = tf.shape(x2)[0]
-        weights = self._weights_now()  # masked once, outside the loop
-        terms = self._context_terms(context, n, shape[:-1])
-
-        def params_of(w):
-            out = self._flat_params(w, terms, weights)
-            return [out[:, j * d : (j + 1) * d] for j in range(self.num_params)]
-
-        def body(t, w, ldj):
-            w, ldj = step_fn(x2, params_of(w))
-            return t + 1, w, ldj
-
-        state = (tf.constant(0), tf.zeros_like(x2), tf.zeros_like(x2))
-        if d <= self.unroll_below:
-            for _ in range(d):
-                state = body(*state)
-            _, w, ldj = state
-        else:
-            _, w, ldj = tf.while_loop(
-                lambda t, *_: t < d, body, state, maximum_iterations=d
-            )
-        return tf.reshape(w, shape), tf.reshape(tf.reduce_sum(ldj, -1), shape[:-1])
 
     def get_config(self):
         """The constructor arguments (Keras serialization)."""
@@ -961,5 +734,8 @@ class MADE(keras.layers.Layer):
             context_size=self.context_size,
             num_masks=self.num_masks,
             seed=self.seed,
+            solve_strategy=self._solve_strategy,
+            unroll_blocks_up_to=self._unroll_blocks_up_to,
+            full_pass_up_to=self._full_pass_up_to,
         )
         return config

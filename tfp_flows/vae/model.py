@@ -20,17 +20,26 @@ import tensorflow as tf
 from tfp_flows.internal import checks
 from tfp_flows.internal.checks import check_positive_int, shape_str
 from tfp_flows.internal.keras import keras
-from tfp_flows.layers.iaf_posterior import (
+from tfp_flows.nn.made import check_hidden_units
+from tfp_flows.vae.posteriors import (
     DiagonalGaussianPosterior,
     IAFPosterior,
     PlanarPosterior,
 )
-from tfp_flows.nn.made import check_hidden_units
 
 __all__ = ["POSTERIORS", "VAE", "make_posterior"]
 
 POSTERIORS = ("gaussian", "planar", "iaf")
 _HALF_LOG_2PI = 0.5 * float(np.log(2.0 * np.pi))
+
+
+def _plain(value):
+    """`value` with sequences as plain lists (JSON for `get_config`)."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
 
 
 def make_posterior(
@@ -84,6 +93,7 @@ def make_posterior(
     )
 
 
+@keras.saving.register_keras_serializable(package="tfp_flows")
 class VAE(keras.Model):
     """VAE on binary vectors with a Gaussian, planar or IAF posterior.
 
@@ -166,6 +176,17 @@ class VAE(keras.Model):
             )
         seed = checks.check_seed(seed, owner, allow_none=True)
         hidden = checks.check_int_sequence(hidden_units, "hidden_units", owner)
+        # The checked constructor arguments, for `get_config`.
+        self._arguments = {
+            "data_size": self.data_size,
+            "latent_size": self.latent_size,
+            "posterior": posterior,
+            "num_flow_steps": self.num_flow_steps,
+            "hidden_units": _plain(hidden),
+            "context_size": context_size,
+            "made_hidden_units": _plain(made_hidden_units),
+            "seed": seed,
+        }
         init = keras.initializers.GlorotUniform(seed=seed)
         self.encoder = keras.Sequential(
             [keras.Input((self.data_size,))]
@@ -196,6 +217,12 @@ class VAE(keras.Model):
         )
         self.noise = keras.random.SeedGenerator(seed)
         self.built = True
+
+    def get_config(self):
+        """Keras config (for saving): the constructor arguments."""
+        config = super().get_config()
+        config.update({k: _plain(v) for k, v in self._arguments.items()})
+        return config
 
     def _check(self, x):
         x = tf.convert_to_tensor(x)

@@ -145,6 +145,7 @@ class FlowPosterior:
         return base + ildj
 
 
+@keras.saving.register_keras_serializable(package="tfp_flows")
 class DiagonalGaussianPosterior(keras.layers.Layer):
     """`q(z|x) = N(mu(e), diag(sigma(e)^2))` from encoder features `e` `[B, F]`.
 
@@ -230,6 +231,7 @@ class DiagonalGaussianPosterior(keras.layers.Layer):
         return config
 
 
+@keras.saving.register_keras_serializable(package="tfp_flows")
 class IAFPosterior(DiagonalGaussianPosterior):
     """IAF posterior of Kingma et al. (2016): `T` gated IAF steps given `h`.
 
@@ -334,6 +336,7 @@ class IAFPosterior(DiagonalGaussianPosterior):
         return config
 
 
+@keras.saving.register_keras_serializable(package="tfp_flows")
 class PlanarPosterior(DiagonalGaussianPosterior):
     """Planar-flow posterior (Rezende & Mohamed 2015): `K` amortized planar steps.
 

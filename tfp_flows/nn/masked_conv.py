@@ -86,6 +86,7 @@ def pixel_mask(
     return mask
 
 
+@keras.saving.register_keras_serializable(package="tfp_flows")
 class MaskedConv2D(keras.layers.Conv2D):
     """A Keras 3 `Conv2D` whose kernel is masked for autoregressive images.
 

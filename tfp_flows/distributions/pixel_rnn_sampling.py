@@ -45,7 +45,7 @@ group correctly, and its states are the ones kept.
 
 import tensorflow as tf
 
-from tfp_flows.layers.pixel_rnn import _lstm_update
+from tfp_flows.nn.pixel_rnn import _lstm_update
 
 __all__ = ["autoregressive_loop"]
 

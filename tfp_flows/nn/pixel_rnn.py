@@ -70,7 +70,7 @@ import tensorflow as tf
 
 from tfp_flows.internal.checks import check_positive_int, shape_str
 from tfp_flows.internal.keras import keras
-from tfp_flows.layers.masked_conv import MaskedConv2D, channel_groups
+from tfp_flows.nn.masked_conv import MaskedConv2D, channel_groups
 
 __all__ = ["DiagonalBiLSTM", "PixelRNN", "RowLSTM", "skew", "unskew"]
 
@@ -243,6 +243,7 @@ def _check_layer_context(layer, context, owner, batch=None):
         )
 
 
+@keras.saving.register_keras_serializable(package="tfp_flows")
 class RowLSTM(keras.layers.Layer):
     """Row LSTM layer of PixelRNN: one row at a time, top to bottom.
 
@@ -358,6 +359,18 @@ class RowLSTM(keras.layers.Layer):
         """Output shape for `input_shape`."""
         return tuple(input_shape[:-1]) + (self.units,)
 
+    def get_config(self):
+        """Keras config (for saving): the constructor arguments."""
+        config = super().get_config()
+        config.update(
+            units=self.units,
+            kernel_size=self.kernel_size,
+            color_channels=self.color_channels,
+            context_size=self.context_size,
+            seed=self.seed,
+        )
+        return config
+
 
 class _DiagonalLSTM(keras.layers.Layer):
     """One direction (left to right) of the Diagonal BiLSTM."""
@@ -422,6 +435,7 @@ class _DiagonalLSTM(keras.layers.Layer):
         return unskew(tf.transpose(hs, [1, 2, 0, 3]), width)
 
 
+@keras.saving.register_keras_serializable(package="tfp_flows")
 class DiagonalBiLSTM(keras.layers.Layer):
     """Diagonal BiLSTM layer of PixelRNN (both directions, no blind spot).
 
@@ -498,7 +512,19 @@ class DiagonalBiLSTM(keras.layers.Layer):
         """Output shape for `input_shape`."""
         return tuple(input_shape[:-1]) + (self.units,)
 
+    def get_config(self):
+        """Keras config (for saving): the constructor arguments."""
+        config = super().get_config()
+        config.update(
+            units=self.units,
+            color_channels=self.color_channels,
+            context_size=self.context_size,
+            seed=self.seed,
+        )
+        return config
 
+
+@keras.saving.register_keras_serializable(package="tfp_flows")
 class PixelRNN(keras.layers.Layer):
     """The PixelRNN network: integer images to per-pixel, per-channel logits.
 

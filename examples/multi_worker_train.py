@@ -81,7 +81,6 @@ def train(args):
                           hidden_units=args.hidden_units, seed=args.seed)
         model = layers.FlowModel(flow)
         model.compile(optimizer=keras.optimizers.Adam(1e-3))
-    model.initialize_act_norms(x)  # the same global batch on every worker
     # A dataset of global batches, sharded by element across the workers.
     # (Keras 3.15's `model.fit` fails under MultiWorkerMirroredStrategy when
     # reducing its scalar logs, so this example uses a `strategy.run` loop;
@@ -93,6 +92,10 @@ def train(args):
     ds = (tf.data.Dataset.from_tensor_slices(x)
           .batch(args.global_batch_size, drop_remainder=True)
           .with_options(options))
+    # ActNorm init from the first global batch: each worker initializes from
+    # its own shard, and an all-reduce gives every worker the statistics of
+    # the whole global batch (the same as one device initializing on it).
+    model.initialize_act_norms(ds)
     dist_ds = strategy.experimental_distribute_dataset(ds)
     optimizer = model.optimizer
     variables = model.trainable_variables

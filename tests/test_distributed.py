@@ -44,6 +44,67 @@ print(json.dumps({"one": one, "two": two}))
 """
 
 
+_SHARDED_INIT = r"""
+import json
+import numpy as np
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from tfp_flows import data, flows, layers
+from tfp_flows.bijectors import ActNorm
+from tfp_flows.internal.keras import as_tf_variable
+
+x = data.dequantize(data.load_digits("train")[:64], seed=[0, 0])
+
+def build():
+    return flows.glow((8, 8, 1), num_levels=2, num_steps=1, hidden_units=8, seed=1)
+
+def stats(flow):
+    acts = [m for m in flow.submodules if isinstance(m, ActNorm)]
+    return [np.concatenate([a.shift.numpy(), a.log_scale.numpy()]).tolist() for a in acts]
+
+ref = build()
+flows.initialize_act_norms(ref, x)             # one device, the whole batch
+half = build()
+flows.initialize_act_norms(half, x[:32])       # one shard alone
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+with strategy.scope():
+    flow = build()
+    model = layers.FlowModel(flow)
+z = model.initialize_act_norms(tf.data.Dataset.from_tensor_slices(x).batch(64))
+replicas = []
+for a in [m for m in flow.submodules if isinstance(m, ActNorm)]:
+    per = [strategy.experimental_local_results(as_tf_variable(w))
+           for w in (a.shift, a.log_scale, a._initialized)]
+    replicas.append([[np.concatenate([s.numpy(), l.numpy()]).tolist(), bool(i.numpy())]
+                     for s, l, i in zip(*per)])
+print(json.dumps({"ref": stats(ref), "half": stats(half), "replicas": replicas,
+                  "z_shape": list(z.shape),
+                  "log_prob": [flow.log_prob(x).numpy().tolist(),
+                               ref.log_prob(x).numpy().tolist()]}))
+"""
+
+
+@pytest.mark.slow
+def test_act_norm_init_per_replica_shard_gives_the_global_statistics():
+    """Under MirroredStrategy each replica initializes from its half of the
+    batch; the all-reduce gives both the statistics of the whole batch."""
+    run = subprocess.run([sys.executable, "-c", _SHARDED_INIT], capture_output=True,
+                         text=True, timeout=900, cwd=ROOT)
+    assert run.returncode == 0, run.stderr[-3000:]
+    out = json.loads(run.stdout.strip().splitlines()[-1])
+    assert out["z_shape"] == [64, 8, 8, 1]
+    assert len(out["replicas"]) == len(out["ref"]) > 0
+    for ref, half, replicas in zip(out["ref"], out["half"], out["replicas"]):
+        assert len(replicas) == 2
+        for values, initialized in replicas:
+            assert initialized
+            np.testing.assert_allclose(values, ref, rtol=1e-5, atol=1e-5)
+    # One shard alone gives other statistics: the reduction is what matched.
+    assert not np.allclose(out["half"][0], out["ref"][0], atol=1e-3)
+    np.testing.assert_allclose(out["log_prob"][0], out["log_prob"][1], rtol=1e-4, atol=1e-3)
+
+
 @pytest.mark.slow
 def test_mirrored_strategy_matches_single_device():
     run = subprocess.run([sys.executable, "-c", _MIRRORED], capture_output=True,

@@ -210,3 +210,19 @@ def test_sample_with_a_symbolic_count_inside_tf_function():
     s = f(tf.constant(2), tf.constant([1, 2]))
     assert s.shape == (2, 3, 3, 1)
     np.testing.assert_array_equal(s, d.sample(2, seed=tf.constant([1, 2])))
+
+
+@pytest.mark.parametrize("layer_type", ["row", "diagonal"])
+def test_a_single_sample_has_a_static_batch_of_one(layer_type):
+    # `sample(1)` enters the sampling loops with a static batch of 1 that the
+    # loop bodies turn into a dynamic one: it used to raise a `tf.while_loop`
+    # shape-invariant error (batches > 1 worked).
+    net = PixelRNN((3, 3, 1), num_levels=3, layer_type=layer_type,
+                   hidden_units=4, output_units=4, seed=0)
+    d = PixelRNNDistribution(net)
+    cached = d.sample(1, seed=5)
+    assert cached.shape == (1, 3, 3, 1)
+    np.testing.assert_array_equal(cached, d.sample(1, seed=5, cached=False))
+    completed = d.complete(cached, num_rows=1, seed=6)
+    assert completed.shape == (1, 3, 3, 1)
+    np.testing.assert_array_equal(completed[:, :1], cached[:, :1])

@@ -4,7 +4,7 @@ import tensorflow as tf
 
 from tfp_flows.bijectors.base import FusedBijector
 from tfp_flows.internal import checks
-from tfp_flows.internal.keras import WeightStore
+from tfp_flows.internal.keras import WeightStore, as_tf_variable
 
 __all__ = ["ActNorm"]
 
@@ -155,7 +155,12 @@ class ActNorm(FusedBijector):
           data: float tensor `[N, ..., C]` of what reaches this bijector's
             inverse (for a flow, use `tfp_flows.flows.initialize_act_norms`).
           reduce_fn: optional `reduce_fn(sum_c, sum_sq_c, count)` returning the
-            global sums (e.g. an all-reduce across replicas); default local.
+            global sums, e.g. an all-reduce across replicas
+            (`tfp_flows.flows.replica_sum`); default: this batch's own sums.
+            Inside a `tf.distribute` replica context the weights are then
+            written on every replica (through the strategy's `merge_call`), so
+            each replica can initialize from its own shard and all of them
+            end up with the statistics of the global batch.
 
         Raises:
           ValueError: for a wrong dtype or shape of `data`, an empty batch, or
@@ -216,10 +221,13 @@ class ActNorm(FusedBijector):
         with tf.control_dependencies(assertions):
             # Under XLA (no assertions) keep the old values when not `ok`.
             old = [tf.convert_to_tensor(w) for w in (self._shift, self._log_scale)]
-            self._shift.assign(tf.where(ok, mean, old[0]))
-            self._log_scale.assign(tf.where(ok, log_scale, old[1]))
-            self._initialized.assign(
-                tf.logical_or(ok, tf.convert_to_tensor(self._initialized))
+            _assign_on_every_replica(
+                [self._shift, self._log_scale, self._initialized],
+                [
+                    tf.where(ok, mean, old[0]),
+                    tf.where(ok, log_scale, old[1]),
+                    tf.logical_or(ok, tf.convert_to_tensor(self._initialized)),
+                ],
             )
 
     @staticmethod
@@ -284,3 +292,27 @@ class ActNorm(FusedBijector):
         with tf.control_dependencies(self._assertions()):
             x = (y - self._shift) * tf.exp(-tf.convert_to_tensor(self._log_scale))
         return x, -self._ldj(y)
+
+
+def _assign_on_every_replica(weights, values):
+    """`w.assign(v)` for each pair, also from inside a replica context.
+
+    A variable created under a `tf.distribute` strategy (a mirrored variable)
+    cannot be assigned from a replica context without an aggregation mode, and
+    Keras creates its weights without one. When the values are the same on
+    every replica (statistics that went through an all-reduce), the update is
+    made once per replica device through `merge_call` +
+    `strategy.extended.update`, each device writing its own (identical) value.
+    Outside a strategy, or in its cross-replica context, it is a plain assign.
+    """
+    if not tf.distribute.has_strategy() or tf.distribute.in_cross_replica_context():
+        for w, v in zip(weights, values, strict=True):
+            w.assign(v)
+        return
+
+    def merge_fn(strategy, tf_vars, vals):
+        for var, val in zip(tf_vars, vals, strict=True):
+            strategy.extended.update(var, lambda t, x: t.assign(x), args=(val,))
+
+    tf_vars = [as_tf_variable(w) for w in weights]
+    tf.distribute.get_replica_context().merge_call(merge_fn, args=(tf_vars, values))

@@ -304,6 +304,25 @@ class _DiagonalCache:
         return new
 
 
+def _any_batch(loop_vars):
+    """Loop-variable shapes with the batch dimension left open.
+
+    The batch size is a tensor (`tf.shape(image)[0]`) inside the loop bodies,
+    so a loop entered with a static batch (e.g. `sample(1)`: shape `[1, ...]`)
+    would come out of one iteration as `[None, ...]`, which `tf.while_loop`
+    rejects unless the invariant says the batch may vary. Scalars (counters)
+    keep their shape.
+    """
+
+    def relax(t):
+        shape = tf.TensorShape(t.shape) if hasattr(t, "shape") else tf.TensorShape([])
+        if shape.rank is None or shape.rank == 0:
+            return shape
+        return tf.TensorShape([None]).concatenate(shape[1:])
+
+    return tf.nest.map_structure(relax, loop_vars)
+
+
 def autoregressive_loop(
     net, known, num_known, seed, *, context=None, cached=True, with_logits=True
 ):
@@ -407,10 +426,12 @@ def autoregressive_loop(
                     row_logits = row_logits + onehot[..., None] * logits[:, None, None]
             return j + 1, row, row_logits, cache
 
+        loop_vars = (tf.constant(0), known_row, row_logits, cache)
         _, row, row_logits, cache = tf.while_loop(
             lambda j, *_: j < width,
             col_body,
-            (tf.constant(0), known_row, row_logits, cache),
+            loop_vars,
+            shape_invariants=_any_batch(loop_vars),
         )
         image = set_row(image, i, row)
         if with_logits:
@@ -419,9 +440,11 @@ def autoregressive_loop(
             cache = kind.end_row(net, weights, cache, biases)
         return i + 1, image, logits_all, cache
 
+    loop_vars = (tf.constant(0), image, logits_all, cache)
     _, image, logits_all, _ = tf.while_loop(
         lambda i, *_: i < height,
         row_body,
-        (tf.constant(0), image, logits_all, cache),
+        loop_vars,
+        shape_invariants=_any_batch(loop_vars),
     )
     return image, logits_all

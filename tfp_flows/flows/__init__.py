@@ -7,6 +7,7 @@ naming the argument; see `tfp_flows.internal.flow_distribution`.)
 """
 
 from tfp_flows.flows.act_norm_init import initialize_act_norms
+from tfp_flows.flows.act_norm_init import replica_sum
 from tfp_flows.flows.autoregressive import ConditionalFlow
 from tfp_flows.flows.autoregressive import iaf
 from tfp_flows.flows.autoregressive import maf
@@ -28,6 +29,7 @@ __all__ = [
     "coupling_flow",
     "glow",
     "initialize_act_norms",
+    "replica_sum",
     "realnvp",
     "sample_with_temperature",
     "fit_reverse_kl",

@@ -12,7 +12,7 @@ from tensorflow_probability import bijectors as tfb
 from tfp_flows.bijectors.act_norm import ActNorm
 from tfp_flows.internal import checks
 
-__all__ = ["initialize_act_norms"]
+__all__ = ["initialize_act_norms", "replica_sum"]
 
 # `tfb.Chain(parts)` and `tfb.Invert(b)` return instances of TFP's private
 # `_Chain` / `_Invert` when a part is not a CompositeTensor, as ours are not
@@ -29,20 +29,24 @@ _CHAINS = (tfb.Chain, tfb.Chain.__bases__[0])
 _INVERTS = (tfb.Invert, tfb.Invert.__bases__[0])
 
 
-def _walk_and_initialize(b, y):
+def _walk_and_initialize(b, y, reduce_fn=None):
     """Data -> latent through `b`, initializing each ActNorm on what reaches it."""
     y = tf.identity(y)  # a fresh tensor: never reuse TFP's cached results
     if isinstance(b, ActNorm):
-        b.initialize(y)
+        b.initialize(y, reduce_fn=reduce_fn)
         return b.inverse(tf.identity(y))
     if hasattr(b, "_data_init_walk"):  # our MultiScale: it routes the splits
-        return b._data_init_walk(y, _walk_and_initialize)  # pylint: disable=protected-access
+
+        def walk(part, z):
+            return _walk_and_initialize(part, z, reduce_fn)
+
+        return b._data_init_walk(y, walk)  # pylint: disable=protected-access
     parts = getattr(b, "parts", None)  # our GlowStep: its parts, data side first
     if parts is None and isinstance(b, _CHAINS):
         parts = b.bijectors
     if parts is not None:
         for part in parts:
-            y = _walk_and_initialize(part, y)
+            y = _walk_and_initialize(part, y, reduce_fn)
         return y
     if isinstance(b, _INVERTS) and _has_act_norm(b.bijector):
         raise ValueError(
@@ -56,7 +60,21 @@ def _has_act_norm(b):
     return any(isinstance(m, ActNorm) for m in [b] + list(b.submodules))
 
 
-def initialize_act_norms(flow, data):
+def replica_sum(total, total_sq, count):
+    """A `reduce_fn` for ActNorm statistics: sums over every replica (and worker).
+
+    Call it inside `strategy.run` (a replica context): it all-reduces the
+    per-channel sums, sums of squares and counts of each replica's shard, so
+    each ActNorm gets the statistics of the global batch. Outside a strategy
+    it returns its arguments.
+    """
+    ctx = tf.distribute.get_replica_context()
+    if ctx is None or ctx.num_replicas_in_sync == 1:
+        return total, total_sq, count
+    return tuple(ctx.all_reduce(tf.distribute.ReduceOp.SUM, [total, total_sq, count]))
+
+
+def initialize_act_norms(flow, data, *, reduce_fn=None):
     """Data-dependent initialization of every ActNorm in a flow, in one pass.
 
     `data` is run through the flow in the data-to-latent direction; each
@@ -64,9 +82,16 @@ def initialize_act_norms(flow, data):
     parts before it, already initialized), so each one's output has zero mean
     and unit variance per channel on this batch. Never uses samples.
 
+    Under a `tf.distribute` strategy, call it inside `strategy.run` on each
+    replica's shard with `reduce_fn=replica_sum`: every replica then gets the
+    statistics of the global batch (`layers.FlowModel.initialize_act_norms`
+    does this for a `tf.data.Dataset`).
+
     Args:
       flow: a `tfd.TransformedDistribution` or a bijector.
       data: a float batch of training data (e.g. 256 dequantized images).
+      reduce_fn: optional `reduce_fn(sum_c, sum_sq_c, count)` returning global
+        sums (see `ActNorm.initialize`), e.g. `replica_sum`.
 
     Returns:
       The latent `z` of `data` after initialization.
@@ -106,4 +131,4 @@ def initialize_act_norms(flow, data):
     else:
         checks.check_no_integer_values(data, "data", owner, tf.float32)
     data = tf.convert_to_tensor(data)
-    return _walk_and_initialize(bijector, data)
+    return _walk_and_initialize(bijector, data, reduce_fn)

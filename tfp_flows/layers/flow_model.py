@@ -10,7 +10,7 @@ import json
 
 import tensorflow as tf
 
-from tfp_flows.flows.act_norm_init import initialize_act_norms
+from tfp_flows.flows.act_norm_init import initialize_act_norms, replica_sum
 from tfp_flows.internal import checks, specs
 from tfp_flows.internal.flow_inputs import is_conditional, split_inputs
 from tfp_flows.internal.keras import as_tf_variable, keras
@@ -77,11 +77,47 @@ class FlowModel(keras.Model):
         return nll
 
     def initialize_act_norms(self, data):
-        """Data-dependent init of every ActNorm from one batch (global batch
-        under a distribution strategy: statistics are over all of `data`)."""
-        x, context = split_inputs(self.flow, data, "FlowModel.initialize_act_norms")
+        """Data-dependent init of every ActNorm from one global batch.
+
+        Args:
+          data: a batch (`x`, or `(x, context)` for a conditional flow): the
+            statistics are those of all of it, also under a strategy, where
+            every replica computes them from the whole batch. Or a
+            `tf.data.Dataset` of global batches: its first batch is
+            initialized from. Under a `tf.distribute` strategy the dataset is
+            distributed, each replica (and worker) initializes from its own
+            shard, and an all-reduce gives every one of them the statistics
+            of the whole global batch (`flows.replica_sum`).
+
+        Returns:
+          The latent of the batch (for a dataset under a strategy: the
+          replicas' latents, concatenated).
+        """
+        owner = "FlowModel.initialize_act_norms"
+        if isinstance(data, tf.data.Dataset):
+            strategy = tf.distribute.get_strategy()
+            if strategy.num_replicas_in_sync == 1:
+                data = next(iter(data))
+            else:
+                return self._initialize_act_norms_per_replica(strategy, data, owner)
+        x, context = split_inputs(self.flow, data, owner)
         flow = self.flow.condition(context) if context is not None else self.flow
         return initialize_act_norms(flow, tf.convert_to_tensor(x))
+
+    def _initialize_act_norms_per_replica(self, strategy, dataset, owner):
+        """Each replica initializes from its shard with global statistics."""
+        batch = next(iter(strategy.experimental_distribute_dataset(dataset)))
+
+        def replica_fn(shard):
+            x, context = split_inputs(self.flow, shard, owner)
+            flow = self.flow.condition(context) if context is not None else self.flow
+            return initialize_act_norms(flow, x, reduce_fn=replica_sum)
+
+        @tf.function
+        def run(b):
+            return strategy.run(replica_fn, args=(b,))
+
+        return strategy.gather(run(batch), axis=0)
 
     def sample(self, n, *, seed=None, context=None):
         """`n` samples (per context row for a conditional flow)."""

@@ -142,10 +142,7 @@ def time_group(fns, *, repeats=5, warmup=1, min_time=0.0):
         for f in fns:
             _block(f())
     times, start = [[] for _ in fns], time.perf_counter()
-    while (
-        len(times[0]) < repeats
-        or time.perf_counter() - start < len(fns) * min_time
-    ):
+    while len(times[0]) < repeats or time.perf_counter() - start < len(fns) * min_time:
         for f, ts in zip(fns, times, strict=True):
             t0 = time.perf_counter()
             _block(f())

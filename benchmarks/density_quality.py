@@ -45,15 +45,16 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from _common import machine_line  # noqa: E402
 
-from tfp_flows.data.digits import bits_per_dim, dequantize, load_digits  # noqa: E402
-from tfp_flows.flows import (  # noqa: E402
-    coupling_flow,
-    iaf,
-    initialize_act_norms,
-    maf,
-    mask_ensemble_log_prob,
-)
-from tfp_flows.internal.keras import keras, keras_layers_of  # noqa: E402
+from tfp_flows.data.digits import bits_per_dim  # noqa: E402
+from tfp_flows.data.digits import dequantize  # noqa: E402
+from tfp_flows.data.digits import load_digits  # noqa: E402
+from tfp_flows.flows import coupling_flow  # noqa: E402
+from tfp_flows.flows import iaf  # noqa: E402
+from tfp_flows.flows import initialize_act_norms  # noqa: E402
+from tfp_flows.flows import maf  # noqa: E402
+from tfp_flows.flows import mask_ensemble_log_prob  # noqa: E402
+from tfp_flows.internal.keras import keras  # noqa: E402
+from tfp_flows.internal.keras import keras_layers_of  # noqa: E402
 from tfp_flows.nn.made import MADE  # noqa: E402
 
 

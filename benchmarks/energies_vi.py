@@ -37,14 +37,12 @@ import tensorflow as tf  # noqa: E402
 from _common import machine_line  # noqa: E402
 
 from tfp_flows.flows import iaf  # noqa: E402
-from tfp_flows.flows.vi import (  # noqa: E402
-    ENERGIES,
-    fit_reverse_kl,
-    log_normalizer_on_grid,
-    planar_flow,
-    radial_flow,
-    reverse_kl_estimate,
-)
+from tfp_flows.flows.vi import ENERGIES  # noqa: E402
+from tfp_flows.flows.vi import fit_reverse_kl  # noqa: E402
+from tfp_flows.flows.vi import log_normalizer_on_grid  # noqa: E402
+from tfp_flows.flows.vi import planar_flow  # noqa: E402
+from tfp_flows.flows.vi import radial_flow  # noqa: E402
+from tfp_flows.flows.vi import reverse_kl_estimate  # noqa: E402
 
 BUILDERS = {
     "planar": lambda k, seed: planar_flow(2, num_layers=k, seed=seed),
@@ -120,8 +118,7 @@ def main(argv=None):
                     if flow is None or elbo > best:
                         flow, best = cand, elbo
                     print(
-                        f"  {name} {kind} K={k} restart {r}: selection ELBO "
-                        f"{elbo:.3f}",
+                        f"  {name} {kind} K={k} restart {r}: selection ELBO {elbo:.3f}",
                         flush=True,
                     )
                 secs = time.time() - start

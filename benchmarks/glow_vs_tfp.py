@@ -89,8 +89,11 @@ def build(which, width):
         from tfp_flows.flows import glow
 
         return glow(
-            event_shape=SHAPE, num_levels=LEVELS, num_steps=STEPS,
-            hidden_units=width, seed=0,
+            event_shape=SHAPE,
+            num_levels=LEVELS,
+            num_steps=STEPS,
+            hidden_units=width,
+            seed=0,
         )
     # TFP 0.25, bijectors/glow.py: the forward maps a flat vector of
     # H*W*C latents to the image; the base is Sample(Normal, that shape).
@@ -181,9 +184,7 @@ def worker(which, width, batch, quick):
     train_step = make_train_step(dist)
     with tf.GradientTape() as tape:
         loss = -tf.reduce_mean(dist.log_prob(tf.identity(x)))
-    res["vars_without_grad"] = sum(
-        g is None for g in tape.gradient(loss, tvars)
-    )
+    res["vars_without_grad"] = sum(g is None for g in tape.gradient(loss, tvars))
     res["train_first_s"], _ = _first_call(train_step, x)
     _first_call(train_step, x)
     res["train_s"] = _times(train_step, x, reps)
@@ -243,8 +244,14 @@ def head_to_head(width, batch, quick):
 
 def run_worker(which, args):
     cmd = [
-        sys.executable, os.path.abspath(__file__), "--worker", which,
-        "--width", str(args.width), "--batch", str(args.batch),
+        sys.executable,
+        os.path.abspath(__file__),
+        "--worker",
+        which,
+        "--width",
+        str(args.width),
+        "--batch",
+        str(args.batch),
     ] + (["--quick"] if args.quick else [])
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -253,7 +260,7 @@ def run_worker(which, args):
     if proc.returncode != 0 or not lines:
         sys.stderr.write(proc.stdout + proc.stderr)
         raise SystemExit(f"worker {which} failed (rc {proc.returncode})")
-    res = json.loads(lines[-1][len("RESULT "):])
+    res = json.loads(lines[-1][len("RESULT ") :])
     res["wall_s"] = wall
     return res
 
@@ -279,7 +286,9 @@ def main():
         return
 
     import numpy as np
-    from _common import machine_line, ratio_spread, verdict
+    from _common import machine_line
+    from _common import ratio_spread
+    from _common import verdict
 
     print(machine_line())
     print(
@@ -321,60 +330,106 @@ def main():
         if isinstance(o, list):
             o_, t_ = med(o), med(t)
             rows.append(
-                (label, _fmt(o_ * scale, digits), _fmt(t_ * scale, digits),
-                 *unpaired(key))
+                (
+                    label,
+                    _fmt(o_ * scale, digits),
+                    _fmt(t_ * scale, digits),
+                    *unpaired(key),
+                )
             )
         else:  # one measurement
             rows.append(
-                (label, _fmt(o * scale, digits), _fmt(t * scale, digits),
-                 f"{t / o:.2f}x", "single", "")
+                (
+                    label,
+                    _fmt(o * scale, digits),
+                    _fmt(t * scale, digits),
+                    f"{t / o:.2f}x",
+                    "single",
+                    "",
+                )
             )
 
     rows.append(
-        ("trainable parameters", f"{ours['params']:,}", f"{tfp_['params']:,}",
-         f"{ours['params'] / tfp_['params']:.2f} (size)", "", "")
+        (
+            "trainable parameters",
+            f"{ours['params']:,}",
+            f"{tfp_['params']:,}",
+            f"{ours['params'] / tfp_['params']:.2f} (size)",
+            "",
+            "",
+        )
     )
     speed("log_prob eager, img/s", "eager_s")
     speed("log_prob tf.function, img/s", "function_s")
     speed("log_prob XLA, img/s", "xla_s")
-    for mode, label in (("xla", "XLA"), ("function", "tf.function"),
-                        ("eager", "eager")):
+    for mode, label in (
+        ("xla", "XLA"),
+        ("function", "tf.function"),
+        ("eager", "eager"),
+    ):
         speed_paired(f"log_prob {label}, interleaved, img/s", mode)
     time_row("XLA log_prob first call, s", "xla_first_s", 1, 2)
     time_row("XLA train step, ms", "train_s", 1e3, 1)
     o, t = med(both["ours_train_s"]), med(both["tfp_train_s"])
     rows.append(
-        ("XLA train step, interleaved, ms", _fmt(o * 1e3, 1), _fmt(t * 1e3, 1),
-         *paired("train"))
+        (
+            "XLA train step, interleaved, ms",
+            _fmt(o * 1e3, 1),
+            _fmt(t * 1e3, 1),
+            *paired("train"),
+        )
     )
     time_row("XLA train step first call, s", "train_first_s", 1, 2)
     rows.append(
-        ("peak RSS, MB", _fmt(ours["rss_peak_mb"], 0), _fmt(tfp_["rss_peak_mb"], 0),
-         f"{ours['rss_peak_mb'] / tfp_['rss_peak_mb']:.2f} (size)", "", "")
+        (
+            "peak RSS, MB",
+            _fmt(ours["rss_peak_mb"], 0),
+            _fmt(tfp_["rss_peak_mb"], 0),
+            f"{ours['rss_peak_mb'] / tfp_['rss_peak_mb']:.2f} (size)",
+            "",
+            "",
+        )
     )
     rows.append(
-        ("  RSS after import tensorflow, MB", _fmt(ours["rss_import_mb"], 0),
-         _fmt(tfp_["rss_import_mb"], 0), "", "", "")
+        (
+            "  RSS after import tensorflow, MB",
+            _fmt(ours["rss_import_mb"], 0),
+            _fmt(tfp_["rss_import_mb"], 0),
+            "",
+            "",
+            "",
+        )
     )
     rows.append(
-        ("mean log_prob / dim (init)", f"{ours['lp_per_dim']:.3f}",
-         f"{tfp_['lp_per_dim']:.3f}", "", "", "")
+        (
+            "mean log_prob / dim (init)",
+            f"{ours['lp_per_dim']:.3f}",
+            f"{tfp_['lp_per_dim']:.3f}",
+            "",
+            "",
+            "",
+        )
     )
 
     head = ("", "ours", "tfb.Glow", "ours/TFP", "spread", "verdict")
     nc = len(head)
     w = [max(len(r[i]) for r in rows + [head]) for i in range(nc)]
-    line = "| " + " | ".join(
-        "{:<%d}" % w[i] if i in (0, nc - 1) else "{:>%d}" % w[i] for i in range(nc)
-    ) + " |"
+    line = (
+        "| "
+        + " | ".join(
+            "{:<%d}" % w[i] if i in (0, nc - 1) else "{:>%d}" % w[i] for i in range(nc)
+        )
+        + " |"
+    )
     print()
     print(line.format(*head))
     print("|" + "|".join("-" * (n + 2) for n in w) + "|")
     for r in rows:
         print(line.format(*r))
     print()
-    print("ratio: speed-up = TFP time / our time (>1: ours faster); "
-          "size rows: ours / TFP")
+    print(
+        "ratio: speed-up = TFP time / our time (>1: ours faster); size rows: ours / TFP"
+    )
     print(
         "spread: interleaved rows: lowest-highest of the per-round paired ratios; "
         "subprocess rows (unpaired): lowest TFP / highest ours to highest / "
@@ -406,6 +461,7 @@ def main():
         f"{b / med(both['ours_xla_s']):,.0f} vs "
         f"{b / med(both['tfp_xla_s']):,.0f} img/s)."
     )
+
 
 if __name__ == "__main__":
     main()

@@ -39,17 +39,16 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tensorflow_probability as tfp  # noqa: E402
-from _common import (  # noqa: E402
-    _block,
-    machine_line,
-    param_count,
-    ratio_spread,
-    time_calls,
-    time_group,
-    verdict,
-)
+from _common import _block  # noqa: E402
+from _common import machine_line  # noqa: E402
+from _common import param_count  # noqa: E402
+from _common import ratio_spread  # noqa: E402
+from _common import time_calls  # noqa: E402
+from _common import time_group  # noqa: E402
+from _common import verdict  # noqa: E402
 
-from tfp_flows.flows.autoregressive import iaf, maf  # noqa: E402
+from tfp_flows.flows.autoregressive import iaf  # noqa: E402
+from tfp_flows.flows.autoregressive import maf  # noqa: E402
 
 tfb, tfd = tfp.bijectors, tfp.distributions
 LAYERS, HIDDEN = 5, [64, 64]
@@ -181,7 +180,8 @@ def main():
                         # IAF's one-pass sampling beside MAF sampling.
                         if what == "log_prob":
                             fs["dense limit"] = tf.function(
-                                dense_limit(d), input_signature=[xspec],
+                                dense_limit(d),
+                                input_signature=[xspec],
                                 jit_compile=True,
                             )
                         else:
@@ -204,17 +204,30 @@ def main():
                             # ours / this: our MAF's share of the bare limit
                             # (log_prob), MAF time / IAF time (sampling)
                             extra.append(
-                                (name, d, n, throughput(n, np.median(t), m),
-                                 *ratio_spread(t, t_ours))
+                                (
+                                    name,
+                                    d,
+                                    n,
+                                    throughput(n, np.median(t), m),
+                                    *ratio_spread(t, t_ours),
+                                )
                             )
                     for ref, t_ref in zip(refs, times[1 : len(refs) + 1], strict=True):
                         r, lo, hi = ratio_spread(t_ref, t_ours)
                         rows.append(
                             (
-                                f"MAF {what}", d, n, mode, ref,
+                                f"MAF {what}",
+                                d,
+                                n,
+                                mode,
+                                ref,
                                 throughput(n, np.median(t_ours), m),
                                 throughput(n, np.median(t_ref), m),
-                                r, lo, hi, len(t_ours), m,
+                                r,
+                                lo,
+                                hi,
+                                len(t_ours),
+                                m,
                             )
                         )
                     print(

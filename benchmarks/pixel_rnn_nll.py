@@ -54,7 +54,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tensorflow_probability as tfp  # noqa: E402
-from _common import machine_line, param_count  # noqa: E402
+from _common import machine_line  # noqa: E402
+from _common import param_count  # noqa: E402
 
 from tfp_flows.data import load_digits  # noqa: E402
 from tfp_flows.distributions import pixel_rnn  # noqa: E402

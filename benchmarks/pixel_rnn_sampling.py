@@ -35,14 +35,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tensorflow_probability as tfp  # noqa: E402
-from _common import (  # noqa: E402
-    _block,
-    machine_line,
-    param_count,
-    ratio_spread,
-    time_group,
-    verdict,
-)
+from _common import _block  # noqa: E402
+from _common import machine_line  # noqa: E402
+from _common import param_count  # noqa: E402
+from _common import ratio_spread  # noqa: E402
+from _common import time_group  # noqa: E402
+from _common import verdict  # noqa: E402
 
 from tfp_flows.data import load_digits  # noqa: E402
 from tfp_flows.distributions import PixelRNNDistribution  # noqa: E402

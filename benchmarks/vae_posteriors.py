@@ -54,6 +54,7 @@ def main(argv=None):
                 f"log p(x) {m['test_log_px_nats']:.2f} ({time.time() - start:.0f} s)",
                 flush=True,
             )
+
     def stats(values):
         """Mean, sample std (ddof=1) and standard error of the mean."""
         v = np.asarray(values, float)
@@ -86,6 +87,7 @@ def main(argv=None):
             f"{l_mean:6.2f} +- {l_std:.2f} [{l_se:.2f}] | "
             f"{l_mean - base:+.2f} +- {diff_se:.2f} | {secs:7.0f} |"
         )
+
 
 if __name__ == "__main__":
     main()

@@ -28,7 +28,8 @@ HERE = pathlib.Path(__file__).resolve().parent
 # oneDNN custom operations are on") that reach a kernel's stderr whatever
 # TF_CPP_MIN_LOG_LEVEL says; they are dropped from the saved outputs.
 _TF_LOG_LINE = re.compile(
-    r"^([IWE]\d{4} \d\d:\d\d:[\d.]+\s+\d+ \S+:\d+\]|WARNING: All log messages before absl"
+    r"^([IWE]\d{4} \d\d:\d\d:[\d.]+\s+\d+ \S+:\d+\]"
+    r"|WARNING: All log messages before absl"
     r"|To enable the following instructions:)"
 )
 

@@ -31,12 +31,15 @@ def _free_port():
 
 
 def launch_local(num_workers, argv):
+    """Starts `num_workers` local workers on free localhost ports and waits."""
     ports = [_free_port() for _ in range(num_workers)]
     cluster = {"worker": [f"localhost:{p}" for p in ports]}
     procs = []
     for i in range(num_workers):
         env = dict(os.environ)
-        env["TF_CONFIG"] = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})
+        env["TF_CONFIG"] = json.dumps(
+            {"cluster": cluster, "task": {"type": "worker", "index": i}}
+        )
         procs.append(subprocess.Popen([sys.executable, __file__] + argv, env=env))
     codes = [p.wait(timeout=900) for p in procs]
     if any(codes):
@@ -61,6 +64,7 @@ def worker_argv(argv):
 
 
 def train(args):
+    """Trains on this worker (its role comes from `TF_CONFIG`)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
 
@@ -70,15 +74,22 @@ def train(args):
     import keras
     import numpy as np
 
-    from tfp_flows import data, flows, layers
+    from tfp_flows import data
+    from tfp_flows import flows
+    from tfp_flows import layers
 
     task = json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {"index": 0})
     keras.utils.set_random_seed(args.seed)
     images = data.load_digits("train")[: args.num_images]
     x = data.dequantize(images, seed=[args.seed, 0])
     with strategy.scope():
-        flow = flows.glow((8, 8, 1), num_levels=2, num_steps=args.num_steps,
-                          hidden_units=args.hidden_units, seed=args.seed)
+        flow = flows.glow(
+            (8, 8, 1),
+            num_levels=2,
+            num_steps=args.num_steps,
+            hidden_units=args.hidden_units,
+            seed=args.seed,
+        )
         model = layers.FlowModel(flow)
         model.compile(optimizer=keras.optimizers.Adam(1e-3))
     # A dataset of global batches, sharded by element across the workers.
@@ -89,9 +100,11 @@ def train(args):
     options.experimental_distribute.auto_shard_policy = (
         tf.data.experimental.AutoShardPolicy.DATA
     )
-    ds = (tf.data.Dataset.from_tensor_slices(x)
-          .batch(args.global_batch_size, drop_remainder=True)
-          .with_options(options))
+    ds = (
+        tf.data.Dataset.from_tensor_slices(x)
+        .batch(args.global_batch_size, drop_remainder=True)
+        .with_options(options)
+    )
     # ActNorm init from the first global batch: each worker initializes from
     # its own shard, and an all-reduce gives every worker the statistics of
     # the whole global batch (the same as one device initializing on it).
@@ -107,7 +120,7 @@ def train(args):
                 # Mean over the global batch: each replica's mean / replicas.
                 loss = -tf.reduce_mean(flow.log_prob(b)) / strategy.num_replicas_in_sync
             grads = tape.gradient(loss, variables)
-            optimizer.apply_gradients(zip(grads, variables))
+            optimizer.apply_gradients(zip(grads, variables, strict=True))
             return loss
 
         per_replica = strategy.run(replica_step, args=(batch,))
@@ -131,16 +144,29 @@ def train(args):
             np.concatenate([np.ravel(w.numpy()) for w in variables]),
         )
         with open(os.path.join(args.output_dir, "history.json"), "w") as f:
-            json.dump({"loss": hist.history["loss"],
-                       "num_workers": strategy.num_replicas_in_sync}, f)
-        print(f"chief: {strategy.num_replicas_in_sync} replicas, final loss "
-              f"{hist.history['loss'][-1]:.3f}; weights in {args.output_dir}", flush=True)
+            json.dump(
+                {
+                    "loss": hist.history["loss"],
+                    "num_workers": strategy.num_replicas_in_sync,
+                },
+                f,
+            )
+        print(
+            f"chief: {strategy.num_replicas_in_sync} replicas, final loss "
+            f"{hist.history['loss'][-1]:.3f}; weights in {args.output_dir}",
+            flush=True,
+        )
 
 
 def main():
+    """Parses the options; launches local workers or trains."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--launch-local", type=int, default=0,
-                   help="start this many local workers on localhost and wait")
+    p.add_argument(
+        "--launch-local",
+        type=int,
+        default=0,
+        help="start this many local workers on localhost and wait",
+    )
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--global-batch-size", type=int, default=64)
     p.add_argument("--num-images", type=int, default=512)
@@ -148,8 +174,11 @@ def main():
     p.add_argument("--hidden-units", type=int, default=16)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--output-dir", default="multi_worker_out")
-    p.add_argument("--deterministic", action="store_true",
-                   help="tf.config.experimental.enable_op_determinism() (parity tests)")
+    p.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="tf.config.experimental.enable_op_determinism() (parity tests)",
+    )
     args = p.parse_args()
     if args.launch_local:
         launch_local(args.launch_local, worker_argv(sys.argv[1:]))

@@ -8,7 +8,8 @@ tolerance overrides) into its arguments. See STYLE.md section 5 and
 
 import tensorflow as tf
 
-from tfp_flows.testing import check_bijector, perturb_weights
+from tfp_flows.testing import check_bijector
+from tfp_flows.testing import perturb_weights
 
 __all__ = [
     "TOL",

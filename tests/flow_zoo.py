@@ -46,13 +46,17 @@ def _digits_with_labels():
 ZOO = [
     FlowCase(
         "glow",
-        lambda: flows.glow((8, 8, 1), num_levels=2, num_steps=1, hidden_units=8, seed=1),
+        lambda: flows.glow(
+            (8, 8, 1), num_levels=2, num_steps=1, hidden_units=8, seed=1
+        ),
         _digits,
         has_act_norm=True,
     ),
     FlowCase(
         "realnvp",
-        lambda: flows.realnvp((8, 8, 1), num_levels=2, num_couplings=1, hidden_units=8, seed=1),
+        lambda: flows.realnvp(
+            (8, 8, 1), num_levels=2, num_couplings=1, hidden_units=8, seed=1
+        ),
         _digits,
         has_act_norm=True,
     ),
@@ -62,7 +66,9 @@ ZOO = [
         _vectors,
         has_act_norm=True,
     ),
-    FlowCase("iaf", lambda: flows.iaf(4, num_layers=2, hidden_units=(16,), seed=1), _vectors),
+    FlowCase(
+        "iaf", lambda: flows.iaf(4, num_layers=2, hidden_units=(16,), seed=1), _vectors
+    ),
     FlowCase(
         "coupling_flow",
         lambda: flows.coupling_flow(
@@ -87,7 +93,9 @@ ZOO = [
     ),
     FlowCase(
         "maf_class_conditional",
-        lambda: flows.maf(16, num_layers=2, hidden_units=(32,), context_size=10, seed=1),
+        lambda: flows.maf(
+            16, num_layers=2, hidden_units=(32,), context_size=10, seed=1
+        ),
         _digits_with_labels,
         conditional=True,
     ),

@@ -15,7 +15,15 @@ def _vectors2():
 
 
 CASES = [
-    FlowCase("planar_flow", lambda: flows.planar_flow(2, num_layers=2, seed=1), _vectors2),
-    FlowCase("radial_flow", lambda: flows.radial_flow(2, num_layers=2, seed=1), _vectors2),
-    FlowCase("sylvester_flow", lambda: flows.sylvester_flow(2, num_layers=2, seed=1), _vectors2),
+    FlowCase(
+        "planar_flow", lambda: flows.planar_flow(2, num_layers=2, seed=1), _vectors2
+    ),
+    FlowCase(
+        "radial_flow", lambda: flows.radial_flow(2, num_layers=2, seed=1), _vectors2
+    ),
+    FlowCase(
+        "sylvester_flow",
+        lambda: flows.sylvester_flow(2, num_layers=2, seed=1),
+        _vectors2,
+    ),
 ]

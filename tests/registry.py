@@ -9,7 +9,8 @@ A module that fails to import fails the suite (an error at collection of
 
 import dataclasses
 import importlib
-from typing import Callable, Optional
+from typing import Callable
+from typing import Optional
 
 _ENTRY_MODULES = [
     "tests.registry_glow",

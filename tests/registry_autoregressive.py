@@ -3,7 +3,8 @@
 import numpy as np
 
 from tests.registry import Entry
-from tfp_flows.bijectors.maf import IAF, MAF
+from tfp_flows.bijectors.maf import IAF
+from tfp_flows.bijectors.maf import MAF
 from tfp_flows.nn.made import MADE
 
 
@@ -18,7 +19,8 @@ def _context(dtype, c=2):
 
 
 def _stack(kind, dtype, **kwargs):
-    from tfp_flows.flows.autoregressive import iaf, maf
+    from tfp_flows.flows.autoregressive import iaf
+    from tfp_flows.flows.autoregressive import maf
 
     builder = maf if kind == "maf" else iaf
     return builder(

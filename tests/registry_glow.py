@@ -9,15 +9,27 @@ IMG = (4, 4, 2)
 
 def _multi_scale(builder, **kw):
     def factory(dtype):
-        return builder(IMG, num_levels=2, hidden_units=4, dtype=dtype, seed=3, **kw).bijector
+        return builder(
+            IMG, num_levels=2, hidden_units=4, dtype=dtype, seed=3, **kw
+        ).bijector
 
     return factory
 
 
 ENTRIES = [
     Entry("act_norm_image", lambda d: fb.ActNorm(2, dtype=d), IMG, num_weights=2),
-    Entry("act_norm_vector", lambda d: fb.ActNorm(3, event_ndims=1, dtype=d), (3,), num_weights=2),
-    Entry("conv1x1_lu", lambda d: fb.Invertible1x1Conv(2, seed=0, dtype=d), IMG, num_weights=2),
+    Entry(
+        "act_norm_vector",
+        lambda d: fb.ActNorm(3, event_ndims=1, dtype=d),
+        (3,),
+        num_weights=2,
+    ),
+    Entry(
+        "conv1x1_lu",
+        lambda d: fb.Invertible1x1Conv(2, seed=0, dtype=d),
+        IMG,
+        num_weights=2,
+    ),
     Entry(
         "conv1x1_plain",
         lambda d: fb.Invertible1x1Conv(2, lu_decomposition=False, seed=0, dtype=d),
@@ -38,7 +50,9 @@ ENTRIES = [
     ),
     Entry(
         "coupling_checkerboard",
-        lambda d: fb.AffineCoupling(2, mask="checkerboard", hidden_units=4, seed=0, dtype=d),
+        lambda d: fb.AffineCoupling(
+            2, mask="checkerboard", hidden_units=4, seed=0, dtype=d
+        ),
         IMG,
         num_weights=7,
     ),

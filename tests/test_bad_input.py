@@ -12,7 +12,13 @@ import pytest
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfp_flows import bijectors, data, distributions, flows, layers, nn, vae
+from tfp_flows import bijectors
+from tfp_flows import data
+from tfp_flows import distributions
+from tfp_flows import flows
+from tfp_flows import layers
+from tfp_flows import nn
+from tfp_flows import vae
 from tfp_flows.internal.keras import keras
 
 tfd = tfp.distributions

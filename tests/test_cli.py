@@ -13,8 +13,16 @@ from tfp_flows.jobs import glow as glow_job
 
 def test_default_job_fast_mode_writes_outputs_and_reloads(tmp_path):
     out = tmp_path / "out"
-    assert cli.main(["--fast", "--epochs", "1", "--no-progress", "--output-dir", str(out)]) == 0
-    for name in ("samples.png", "training_curve.png", "metrics.json", "glow.weights.h5"):
+    assert (
+        cli.main(["--fast", "--epochs", "1", "--no-progress", "--output-dir", str(out)])
+        == 0
+    )
+    for name in (
+        "samples.png",
+        "training_curve.png",
+        "metrics.json",
+        "glow.weights.h5",
+    ):
         assert (out / name).stat().st_size > 0, name
     metrics = json.loads((out / "metrics.json").read_text())
     assert np.isfinite(metrics["test_bits_per_dim"]) and metrics["finite_samples"]

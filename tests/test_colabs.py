@@ -10,7 +10,9 @@ COLABS = sorted((pathlib.Path(__file__).parent.parent / "colabs").glob("*.ipynb"
 # The Glow colab runs in the default suite; the others are heavier and run in
 # CI's slow phase (`pytest -m slow`).
 _PARAMS = [
-    pytest.param(p, id=p.name, marks=[] if p.name.startswith("01_") else [pytest.mark.slow])
+    pytest.param(
+        p, id=p.name, marks=[] if p.name.startswith("01_") else [pytest.mark.slow]
+    )
     for p in COLABS
 ]
 
@@ -25,7 +27,10 @@ def test_colab_runs_in_fast_mode(path, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     nb = nbformat.read(path, as_version=4)
     client = nbclient.NotebookClient(
-        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+        nb,
+        timeout=600,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(tmp_path)}},
     )
     client.execute()
     errors = [
@@ -51,7 +56,9 @@ def test_committed_colab_carries_the_outputs_of_a_run(path):
     cells = _code_cells(path)
     unrun = [i for i, c in enumerate(cells) if c.get("execution_count") is None]
     assert not unrun, f"{path.name}: code cells {unrun} have no outputs of a run"
-    errors = [o for c in cells for o in c.get("outputs", []) if o["output_type"] == "error"]
+    errors = [
+        o for c in cells for o in c.get("outputs", []) if o["output_type"] == "error"
+    ]
     assert not errors, f"{path.name}: committed with an error output"
     figures = [
         o
@@ -66,7 +73,9 @@ def test_committed_colab_carries_the_outputs_of_a_run(path):
 def test_colab_imports_only_public_modules(path):
     import re
 
-    private = re.compile(r"^\s*(from|import)\s+tfp_flows(\.\w+)*\.(internal|_\w+)\b", re.M)
+    private = re.compile(
+        r"^\s*(from|import)\s+tfp_flows(\.\w+)*\.(internal|_\w+)\b", re.M
+    )
     for cell in _code_cells(path):
         source = "".join(cell["source"])
         assert not private.search(source), f"{path.name}: private import in\n{source}"

@@ -4,10 +4,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfp_flows.bijectors import ActNorm, AffineCoupling
+from tfp_flows.bijectors import ActNorm
+from tfp_flows.bijectors import AffineCoupling
 from tfp_flows.flows import coupling_flow
 from tfp_flows.internal.keras import keras_layers_of
-from tfp_flows.internal.specs import build_from_spec, spec_of
+from tfp_flows.internal.specs import build_from_spec
+from tfp_flows.internal.specs import spec_of
 
 
 def _couplings(flow):
@@ -143,10 +145,16 @@ def test_spline_coupling_is_tfps_rational_quadratic_spline_of_the_network():
     log-det is TFP's; `forward` inverts it."""
     import tensorflow_probability as tfp
 
-    from tfp_flows.bijectors import SplineCoupling, _spline
+    from tfp_flows.bijectors import SplineCoupling
+    from tfp_flows.bijectors import _spline
 
     cpl = SplineCoupling(
-        5, num_bins=4, bound=2.0, event_ndims=1, hidden_units=8, seed=1,
+        5,
+        num_bins=4,
+        bound=2.0,
+        event_ndims=1,
+        hidden_units=8,
+        seed=1,
         dtype=tf.float64,
     )
     rng = np.random.RandomState(0)

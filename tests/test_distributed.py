@@ -16,7 +16,8 @@ import json, sys
 import numpy as np
 import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
-tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+two = [tf.config.LogicalDeviceConfiguration()] * 2
+tf.config.set_logical_device_configuration(cpu, two)
 tf.config.experimental.enable_op_determinism()
 import keras
 from tfp_flows import data, flows, layers
@@ -31,7 +32,8 @@ def train(strategy):
         model = layers.FlowModel(flow)
         model.compile(optimizer=keras.optimizers.SGD(1e-2))
     model.initialize_act_norms(x)  # statistics of the global batch
-    shifts = [m.shift.numpy().tolist() for m in flow.submodules if isinstance(m, ActNorm)]
+    acts = [m for m in flow.submodules if isinstance(m, ActNorm)]
+    shifts = [m.shift.numpy().tolist() for m in acts]
     hist = model.fit(x, batch_size=32, epochs=2, shuffle=False, verbose=0)
     weights = [w.numpy().ravel() for w in model.trainable_weights]
     return {"loss": hist.history["loss"], "shifts": shifts,
@@ -49,7 +51,8 @@ import json
 import numpy as np
 import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
-tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+two = [tf.config.LogicalDeviceConfiguration()] * 2
+tf.config.set_logical_device_configuration(cpu, two)
 from tfp_flows import data, flows, layers
 from tfp_flows.bijectors import ActNorm
 from tfp_flows.internal.keras import as_tf_variable
@@ -61,7 +64,9 @@ def build():
 
 def stats(flow):
     acts = [m for m in flow.submodules if isinstance(m, ActNorm)]
-    return [np.concatenate([a.shift.numpy(), a.log_scale.numpy()]).tolist() for a in acts]
+    return [
+        np.concatenate([a.shift.numpy(), a.log_scale.numpy()]).tolist() for a in acts
+    ]
 
 ref = build()
 flows.initialize_act_norms(ref, x)             # one device, the whole batch
@@ -89,31 +94,43 @@ print(json.dumps({"ref": stats(ref), "half": stats(half), "replicas": replicas,
 def test_act_norm_init_per_replica_shard_gives_the_global_statistics():
     """Under MirroredStrategy each replica initializes from its half of the
     batch; the all-reduce gives both the statistics of the whole batch."""
-    run = subprocess.run([sys.executable, "-c", _SHARDED_INIT], capture_output=True,
-                         text=True, timeout=900, cwd=ROOT)
+    run = subprocess.run(
+        [sys.executable, "-c", _SHARDED_INIT],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=ROOT,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     out = json.loads(run.stdout.strip().splitlines()[-1])
     assert out["z_shape"] == [64, 8, 8, 1]
     assert len(out["replicas"]) == len(out["ref"]) > 0
-    for ref, half, replicas in zip(out["ref"], out["half"], out["replicas"]):
+    for ref, replicas in zip(out["ref"], out["replicas"], strict=True):
         assert len(replicas) == 2
         for values, initialized in replicas:
             assert initialized
             np.testing.assert_allclose(values, ref, rtol=1e-5, atol=1e-5)
     # One shard alone gives other statistics: the reduction is what matched.
     assert not np.allclose(out["half"][0], out["ref"][0], atol=1e-3)
-    np.testing.assert_allclose(out["log_prob"][0], out["log_prob"][1], rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(
+        out["log_prob"][0], out["log_prob"][1], rtol=1e-4, atol=1e-3
+    )
 
 
 @pytest.mark.slow
 def test_mirrored_strategy_matches_single_device():
-    run = subprocess.run([sys.executable, "-c", _MIRRORED], capture_output=True,
-                         text=True, timeout=900, cwd=ROOT)
+    run = subprocess.run(
+        [sys.executable, "-c", _MIRRORED],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=ROOT,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     out = json.loads(run.stdout.strip().splitlines()[-1])
     one, two = out["one"], out["two"]
     assert one["replicas"] == 1 and two["replicas"] == 2
-    for a, b in zip(one["shifts"], two["shifts"]):
+    for a, b in zip(one["shifts"], two["shifts"], strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(two["loss"], one["loss"], rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(two["weights"], one["weights"], rtol=1e-4, atol=1e-5)
@@ -121,10 +138,22 @@ def test_mirrored_strategy_matches_single_device():
 
 def _run_example(out, *launch):
     run = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "multi_worker_train.py"), *launch,
-         "--epochs", "2", "--num-images", "128", "--deterministic",
-         "--output-dir", str(out)],
-        capture_output=True, text=True, timeout=900, cwd=ROOT,
+        [
+            sys.executable,
+            str(ROOT / "examples" / "multi_worker_train.py"),
+            *launch,
+            "--epochs",
+            "2",
+            "--num-images",
+            "128",
+            "--deterministic",
+            "--output-dir",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=ROOT,
     )
     assert run.returncode == 0, (run.stdout[-2000:], run.stderr[-3000:])
     history = json.loads((out / "history.json").read_text())

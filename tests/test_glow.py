@@ -7,7 +7,8 @@ import tensorflow as tf
 from tfp_flows import bijectors as fb
 from tfp_flows import data as fdata
 from tfp_flows import flows
-from tfp_flows.internal.keras import as_tf_variable, keras
+from tfp_flows.internal.keras import as_tf_variable
+from tfp_flows.internal.keras import keras
 from tfp_flows.layers import FlowModel
 
 
@@ -24,7 +25,9 @@ def digits():
 # -- ActNorm ---------------------------------------------------------------
 def test_act_norm_initialize_standardizes_each_channel():
     rng = np.random.RandomState(0)
-    x = (rng.normal(size=(32, 4, 4, 3)) * [1.0, 5.0, 0.1] + [2.0, -3.0, 0.5]).astype("f4")
+    x = (rng.normal(size=(32, 4, 4, 3)) * [1.0, 5.0, 0.1] + [2.0, -3.0, 0.5]).astype(
+        "f4"
+    )
     act = fb.ActNorm(3)
     assert not bool(act.is_initialized)
     act.initialize(x)
@@ -173,7 +176,9 @@ def test_conv1x1_log_prob_direction_applies_w_as_glows_encoder():
             conv.trainable_variables[0].assign(w)
         w = conv.weight_matrix().numpy()
         z = conv.inverse(x).numpy()
-        np.testing.assert_allclose(z, np.einsum("ij,nhwj->nhwi", w, x.numpy()), rtol=1e-12)
+        np.testing.assert_allclose(
+            z, np.einsum("ij,nhwj->nhwi", w, x.numpy()), rtol=1e-12
+        )
         ildj = conv.inverse_log_det_jacobian(x, event_ndims=3).numpy()
         np.testing.assert_allclose(ildj, 3 * 4 * np.linalg.slogdet(w)[1], rtol=1e-10)
         back = conv.forward(tf.constant(z)).numpy()
@@ -187,7 +192,9 @@ def test_coupling_starts_input_independent_and_additive_as_identity():
     y = affine.forward(x).numpy()
     # Glow's scale sigmoid(h + 2) with h = 0: x_b / sigmoid(2), x_a unchanged.
     np.testing.assert_allclose(y[..., :2], x.numpy()[..., :2])
-    np.testing.assert_allclose(y[..., 2:], x.numpy()[..., 2:] / (1 / (1 + np.exp(-2.0))), rtol=1e-6)
+    np.testing.assert_allclose(
+        y[..., 2:], x.numpy()[..., 2:] / (1 / (1 + np.exp(-2.0))), rtol=1e-6
+    )
     additive = fb.AdditiveCoupling(4, hidden_units=8, seed=0)
     np.testing.assert_allclose(additive.forward(tf.identity(x)).numpy(), x.numpy())
 
@@ -196,7 +203,9 @@ def test_coupling_accepts_a_custom_keras_network_and_tracks_it():
     net = keras.Sequential([keras.layers.Conv2D(4, 3, padding="same")])
     cpl = fb.AffineCoupling(4, network=net)
     assert len(cpl.trainable_variables) == 2
-    assert {id(v) for v in cpl.trainable_variables} == {id(as_tf_variable(w)) for w in net.weights}
+    assert {id(v) for v in cpl.trainable_variables} == {
+        id(as_tf_variable(w)) for w in net.weights
+    }
 
 
 # -- GlowStep / composition ---------------------------------------------------
@@ -205,8 +214,12 @@ def test_glow_step_is_the_chain_of_its_three_parts():
     for v in step.trainable_variables:
         v.assign_add(tf.random.stateless_normal(v.shape, seed=[2, 3]) * 0.1)
     x = tf.random.stateless_normal([2, 4, 4, 4], seed=[4, 5])
-    by_hand = step.coupling.inverse(step.conv.inverse(step.act_norm.inverse(tf.identity(x))))
-    np.testing.assert_allclose(step.inverse(tf.identity(x)).numpy(), by_hand.numpy(), atol=1e-6)
+    by_hand = step.coupling.inverse(
+        step.conv.inverse(step.act_norm.inverse(tf.identity(x)))
+    )
+    np.testing.assert_allclose(
+        step.inverse(tf.identity(x)).numpy(), by_hand.numpy(), atol=1e-6
+    )
 
 
 def test_temperature_scales_the_latent(small_glow):
@@ -216,7 +229,9 @@ def test_temperature_scales_the_latent(small_glow):
 
 
 def test_bits_per_dim_of_uniform_density():
-    np.testing.assert_allclose(float(fdata.bits_per_dim(0.0, 64)), np.log2(17), rtol=1e-12)
+    np.testing.assert_allclose(
+        float(fdata.bits_per_dim(0.0, 64)), np.log2(17), rtol=1e-12
+    )
 
 
 _ONE = {flows.glow: dict(num_steps=1), flows.realnvp: dict(num_couplings=1)}
@@ -245,14 +260,18 @@ def test_log_prob_and_sample_compile_with_unknown_batch(builder, digits):
     z = tf.random.stateless_normal([3, 8, 8, 1], seed=[3, 4])
     fwd_xla = tf.function(flow.bijector.forward, input_signature=spec, jit_compile=True)
     np.testing.assert_allclose(
-        fwd_xla(tf.identity(z)).numpy(), flow.bijector.forward(tf.identity(z)).numpy(),
-        rtol=1e-5, atol=1e-5,
+        fwd_xla(tf.identity(z)).numpy(),
+        flow.bijector.forward(tf.identity(z)).numpy(),
+        rtol=1e-5,
+        atol=1e-5,
     )
 
 
 # -- Keras 3 ---------------------------------------------------------------------
 @pytest.mark.parametrize("builder", [flows.glow, flows.realnvp])
-def test_keras_model_lists_exactly_the_flow_parameters_and_fit_lowers_loss(builder, digits):
+def test_keras_model_lists_exactly_the_flow_parameters_and_fit_lowers_loss(
+    builder, digits
+):
     flow = builder((8, 8, 1), num_levels=2, hidden_units=8, seed=6, **_ONE[builder])
     flows.initialize_act_norms(flow, digits)
     model = FlowModel(flow)
@@ -296,8 +315,13 @@ def test_bad_input_errors_name_argument_and_shapes(small_glow):
 
 
 def test_mismatched_event_shapes_between_chained_parts():
-    steps = [fb.GlowStep(4, hidden_units=4, seed=0), fb.GlowStep(8, hidden_units=4, seed=1)]
-    with pytest.raises(ValueError, match=r"levels\[0\]\.steps\[1\].*\[H, W, 8\].*\[4, 4, 4\]"):
+    steps = [
+        fb.GlowStep(4, hidden_units=4, seed=0),
+        fb.GlowStep(8, hidden_units=4, seed=1),
+    ]
+    with pytest.raises(
+        ValueError, match=r"levels\[0\]\.steps\[1\].*\[H, W, 8\].*\[4, 4, 4\]"
+    ):
         fb.MultiScale([8, 8, 1], [fb.Level(steps=steps)])
     with pytest.raises(ValueError, match=r"`event_shape`.*divisible by 8"):
         flows.glow((12, 12, 1), num_levels=3)
@@ -308,7 +332,9 @@ def test_mismatched_event_shapes_between_chained_parts():
 def test_nan_input_raises_under_validate_args_and_propagates_otherwise():
     x = np.zeros([1, 8, 8, 1], "f4")
     x[0, 3, 3, 0] = np.nan
-    strict = flows.glow((8, 8, 1), num_levels=1, num_steps=1, hidden_units=4, validate_args=True)
+    strict = flows.glow(
+        (8, 8, 1), num_levels=1, num_steps=1, hidden_units=4, validate_args=True
+    )
     with pytest.raises(tf.errors.InvalidArgumentError, match="NaN or inf"):
         strict.log_prob(tf.constant(x))
     lax = flows.glow((8, 8, 1), num_levels=1, num_steps=1, hidden_units=4)

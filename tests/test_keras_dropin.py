@@ -17,15 +17,13 @@ from tests.flow_zoo import ZOO
 from tfp_flows import flows
 from tfp_flows.bijectors import ActNorm
 from tfp_flows.internal.keras import keras
-from tfp_flows.layers import (
-    ActNormInitializer,
-    FlowLogProb,
-    FlowModel,
-    FlowSample,
-    export_saved_model,
-    load_flow_model,
-    negative_log_likelihood,
-)
+from tfp_flows.layers import ActNormInitializer
+from tfp_flows.layers import FlowLogProb
+from tfp_flows.layers import FlowModel
+from tfp_flows.layers import FlowSample
+from tfp_flows.layers import export_saved_model
+from tfp_flows.layers import load_flow_model
+from tfp_flows.layers import negative_log_likelihood
 
 # The default suite runs every check on three representative flows (an image
 # flow with ActNorms, a class-conditional flow, a flow sampled in one pass);
@@ -48,7 +46,9 @@ def _inputs(x, ctx):
 
 def _lp(flow, x, ctx):
     x = tf.identity(x)
-    return flow.log_prob(x) if ctx is None else flow.log_prob(x, context=tf.identity(ctx))
+    return (
+        flow.log_prob(x) if ctx is None else flow.log_prob(x, context=tf.identity(ctx))
+    )
 
 
 def _sample(flow, ctx, seed):
@@ -67,8 +67,12 @@ def _trained(case, epochs=2, jit=False, optimizer=None):
     model = FlowModel(case.make())
     if case.has_act_norm:
         model.initialize_act_norms(_inputs(x, ctx))
-    model.compile(optimizer=optimizer or keras.optimizers.Adam(case.lr), jit_compile=jit)
-    hist = model.fit(_inputs(x, ctx), batch_size=32, epochs=epochs, verbose=0, shuffle=False)
+    model.compile(
+        optimizer=optimizer or keras.optimizers.Adam(case.lr), jit_compile=jit
+    )
+    hist = model.fit(
+        _inputs(x, ctx), batch_size=32, epochs=epochs, verbose=0, shuffle=False
+    )
     return model, hist, x, ctx
 
 
@@ -79,7 +83,9 @@ def test_fit_evaluate_predict_under_jit_and_true_parameter_count(case):
     losses = hist.history["loss"]
     assert np.all(np.isfinite(losses)) and losses[-1] < losses[0], losses
     nll = model.evaluate(_inputs(x, ctx), batch_size=32, verbose=0)
-    np.testing.assert_allclose(nll, -np.mean(_lp(model.flow, x, ctx)), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        nll, -np.mean(_lp(model.flow, x, ctx)), rtol=1e-4, atol=1e-4
+    )
     pred = model.predict(_inputs(x, ctx), batch_size=32, verbose=0)
     assert pred.shape == (x.shape[0],)
     assert model.flow_variables_match()
@@ -101,7 +107,7 @@ def test_keras_file_round_trip_identical_log_prob_and_samples(case, tmp_path):
     s1 = _sample(model.flow, ctx, seed=[4, 2])
     s2 = _sample(loaded.flow, ctx, seed=[4, 2])
     np.testing.assert_array_equal(s1, s2)
-    for a, b in zip(_act_norms(model.flow), _act_norms(loaded.flow)):
+    for a, b in zip(_act_norms(model.flow), _act_norms(loaded.flow), strict=True):
         assert bool(a.is_initialized) and bool(b.is_initialized)
     # Plain Keras loading in safe mode works too (no lambdas, registered classes).
     keras.saving.load_model(path, safe_mode=True)
@@ -117,11 +123,17 @@ def test_checkpoint_resume_reproduces_uninterrupted_training(case, tmp_path):
     fresh = FlowModel(case.make())
     fresh.compile(optimizer=keras.optimizers.Adam(case.lr))
     fresh.optimizer.build(fresh.trainable_variables)
-    tf.train.Checkpoint(model=fresh, optimizer=fresh.optimizer).restore(path).assert_consumed()
+    tf.train.Checkpoint(model=fresh, optimizer=fresh.optimizer).restore(
+        path
+    ).assert_consumed()
     for a in _act_norms(fresh.flow):
         assert bool(a.is_initialized)
-    resumed = fresh.fit(_inputs(x, ctx), batch_size=32, epochs=2, verbose=0, shuffle=False)
-    np.testing.assert_allclose(resumed.history["loss"], cont.history["loss"], rtol=1e-5, atol=1e-5)
+    resumed = fresh.fit(
+        _inputs(x, ctx), batch_size=32, epochs=2, verbose=0, shuffle=False
+    )
+    np.testing.assert_allclose(
+        resumed.history["loss"], cont.history["loss"], rtol=1e-5, atol=1e-5
+    )
 
 
 def _export(root, cases):
@@ -134,7 +146,9 @@ def _export(root, cases):
         np.save(root / f"{case.name}_x.npy", x[:5].numpy())
         if ctx is not None:
             np.save(root / f"{case.name}_ctx.npy", ctx[:5].numpy())
-        refs[case.name] = _lp(model.flow, x[:5], None if ctx is None else ctx[:5]).numpy()
+        refs[case.name] = _lp(
+            model.flow, x[:5], None if ctx is None else ctx[:5]
+        ).numpy()
     return root, refs
 
 
@@ -173,7 +187,8 @@ for name in json.loads(sys.argv[2]):
         s = m.signatures["sample"](context=ctx[:2], seed=tf.constant([1, 2]))["samples"]
     else:
         lp = m.signatures["log_prob"](x=x)["log_prob"]
-        s = m.signatures["sample"](n=tf.constant(2), seed=tf.constant([1, 2]))["samples"]
+        sample = m.signatures["sample"]
+        s = sample(n=tf.constant(2), seed=tf.constant([1, 2]))["samples"]
     out[name] = {"log_prob": lp.numpy().tolist(), "sample_shape": list(s.shape),
                  "finite": bool(np.all(np.isfinite(s.numpy())))}
 assert "tfp_flows" not in sys.modules and "tensorflow_probability" not in sys.modules
@@ -184,7 +199,9 @@ print(json.dumps(out))
 def _serve_in_fresh_process(root, refs):
     run = subprocess.run(
         [sys.executable, "-c", _LOADER, str(root), json.dumps(sorted(refs))],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert run.returncode == 0, run.stderr[-3000:]
     got = json.loads(run.stdout.strip().splitlines()[-1])
@@ -205,7 +222,9 @@ def test_saved_model_serves_every_flow_in_a_fresh_process_without_tfp_flows(tmp_
 def test_served_signature_rejects_wrong_shape(exported):
     root, _ = exported
     m = tf.saved_model.load(str(root / "glow"))
-    with pytest.raises(tf.errors.InvalidArgumentError, match=r"`x` must have shape \[batch, 8, 8, 1\]"):
+    with pytest.raises(
+        tf.errors.InvalidArgumentError, match=r"`x` must have shape \[batch, 8, 8, 1\]"
+    ):
         m.signatures["log_prob"](x=tf.zeros([2, 8, 8, 3]))
 
 
@@ -241,8 +260,13 @@ def test_functional_model_with_upstream_context_and_sample_layer():
     assert len(model.trainable_weights) == n_flow + 2  # + the embedding's kernel, bias
     hist = model.fit([x, labels], tf.zeros([96]), batch_size=32, epochs=3, verbose=0)
     assert hist.history["loss"][-1] < hist.history["loss"][0]
-    sampler = keras.Sequential([keras.Input((10,)), model.get_layer("label_embedding"),
-                                FlowSample(flow, seed=3)])
+    sampler = keras.Sequential(
+        [
+            keras.Input((10,)),
+            model.get_layer("label_embedding"),
+            FlowSample(flow, seed=3),
+        ]
+    )
     s1 = sampler.predict(labels[:5], verbose=0)
     assert s1.shape == (5, 16) and np.all(np.isfinite(s1))
 
@@ -262,7 +286,9 @@ def test_tf_data_pipeline_feeds_fit_without_host_round_trips():
 def test_loading_weights_of_another_flow_type_raises(tmp_path):
     glow, realnvp = FlowModel(ZOO[0].make()), FlowModel(ZOO[1].make())
     glow.save_weights(tmp_path / "glow.weights.h5")
-    with pytest.raises(ValueError, match=r"weights of a glow flow.*this model is a realnvp"):
+    with pytest.raises(
+        ValueError, match=r"weights of a glow flow.*this model is a realnvp"
+    ):
         realnvp.load_weights(tmp_path / "glow.weights.h5")
     glow.save(tmp_path / "glow.keras")
     with pytest.raises(ValueError, match=r"holds a glow flow; expected a maf flow"):
@@ -276,15 +302,21 @@ def test_loading_a_corrupt_file_raises(tmp_path):
         load_flow_model(bad)
     half = tmp_path / "half.keras"
     FlowModel(ZOO[0].make()).save(tmp_path / "ok.keras")
-    with zipfile.ZipFile(tmp_path / "ok.keras") as src, zipfile.ZipFile(half, "w") as dst:
+    with (
+        zipfile.ZipFile(tmp_path / "ok.keras") as src,
+        zipfile.ZipFile(half, "w") as dst,
+    ):
         dst.writestr("config.json", src.read("config.json"))  # weights missing
     with pytest.raises(ValueError, match=r"could not load"):
         load_flow_model(half)
     with pytest.raises(ValueError, match=r"does not exist"):
         load_flow_model(tmp_path / "missing.keras")
     with pytest.raises(ValueError, match=r"not a readable weights file"):
-        FlowModel(ZOO[0].make()).load_weights(bad.with_suffix(".weights.h5").as_posix()
-                                              if bad.with_suffix(".weights.h5").write_bytes(b"x") else "")
+        FlowModel(ZOO[0].make()).load_weights(
+            bad.with_suffix(".weights.h5").as_posix()
+            if bad.with_suffix(".weights.h5").write_bytes(b"x")
+            else ""
+        )
 
 
 def test_strict_act_norm_raises_before_initialization():
@@ -300,7 +332,9 @@ def test_unbuildable_flow_cannot_be_saved_as_config():
 
     from tfp_flows.bijectors import ActNorm as AN
 
-    flow = tfd.TransformedDistribution(tfd.Sample(tfd.Normal(0.0, 1.0), [3]), AN(3, event_ndims=1))
+    flow = tfd.TransformedDistribution(
+        tfd.Sample(tfd.Normal(0.0, 1.0), [3]), AN(3, event_ndims=1)
+    )
     model = FlowModel(flow)
     with pytest.raises(ValueError, match="not made by a tfp_flows builder"):
         model.get_config()

@@ -13,20 +13,19 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfp_flows import distributions, flows
+from tfp_flows import distributions
+from tfp_flows import flows
 from tfp_flows.internal.keras import keras
-from tfp_flows.layers import (
-    DiagonalBiLSTM,
-    DiagonalGaussianPosterior,
-    FlowLogProb,
-    FlowModel,
-    FlowSample,
-    IAFPosterior,
-    MaskedConv2D,
-    PixelRNN,
-    PlanarPosterior,
-    RowLSTM,
-)
+from tfp_flows.layers import DiagonalBiLSTM
+from tfp_flows.layers import DiagonalGaussianPosterior
+from tfp_flows.layers import FlowLogProb
+from tfp_flows.layers import FlowModel
+from tfp_flows.layers import FlowSample
+from tfp_flows.layers import IAFPosterior
+from tfp_flows.layers import MaskedConv2D
+from tfp_flows.layers import PixelRNN
+from tfp_flows.layers import PlanarPosterior
+from tfp_flows.layers import RowLSTM
 from tfp_flows.vae import VAE
 
 _RNG = np.random.RandomState(0)

@@ -18,7 +18,11 @@ import numpy as np
 import pytest
 
 import tfp_flows
-from tfp_flows import flows, layers, nn, saving, vae
+from tfp_flows import flows
+from tfp_flows import layers
+from tfp_flows import nn
+from tfp_flows import saving
+from tfp_flows import vae
 from tfp_flows.internal.keras import keras
 
 PACKAGE = pathlib.Path(tfp_flows.__file__).parent
@@ -188,18 +192,16 @@ def test_cycle_finder_finds_a_cycle():
 
 
 def test_moved_names_are_still_importable_from_layers():
-    from tfp_flows.layers import (  # noqa: F401
-        DiagonalBiLSTM,
-        DiagonalGaussianPosterior,
-        FlowPosterior,
-        IAFPosterior,
-        MaskedConv2D,
-        PixelRNN,
-        PlanarPosterior,
-        RowLSTM,
-        export_saved_model,
-        load_flow_model,
-    )
+    from tfp_flows.layers import DiagonalBiLSTM  # noqa: F401
+    from tfp_flows.layers import DiagonalGaussianPosterior  # noqa: F401
+    from tfp_flows.layers import FlowPosterior  # noqa: F401
+    from tfp_flows.layers import IAFPosterior  # noqa: F401
+    from tfp_flows.layers import MaskedConv2D  # noqa: F401
+    from tfp_flows.layers import PixelRNN  # noqa: F401
+    from tfp_flows.layers import PlanarPosterior  # noqa: F401
+    from tfp_flows.layers import RowLSTM  # noqa: F401
+    from tfp_flows.layers import export_saved_model  # noqa: F401
+    from tfp_flows.layers import load_flow_model  # noqa: F401
 
     assert layers.PixelRNN is nn.PixelRNN
     assert layers.RowLSTM is nn.RowLSTM

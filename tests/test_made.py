@@ -4,9 +4,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfp_flows.internal.keras import as_tf_variable, keras
+from tfp_flows.internal.keras import as_tf_variable
+from tfp_flows.internal.keras import keras
 from tfp_flows.nn import made_solve
-from tfp_flows.nn.made import MADE, made_degrees
+from tfp_flows.nn.made import MADE
+from tfp_flows.nn.made import made_degrees
 
 D = 5
 ORDERS = ["left-to-right", "right-to-left", "random", [3, 0, 4, 1, 2]]

@@ -9,14 +9,15 @@ from tensorflow_probability.python.distributions.transformed_distribution import
     _TransformedDistribution,
 )
 
-from tfp_flows.bijectors.maf import IAF, MAF
-from tfp_flows.flows.autoregressive import (
-    ConditionalFlow,
-    iaf,
-    maf,
-    mask_ensemble_log_prob,
-)
-from tfp_flows.internal.keras import as_tf_variable, keras, keras_layers_of
+from tfp_flows.bijectors.maf import IAF
+from tfp_flows.bijectors.maf import MAF
+from tfp_flows.flows.autoregressive import ConditionalFlow
+from tfp_flows.flows.autoregressive import iaf
+from tfp_flows.flows.autoregressive import maf
+from tfp_flows.flows.autoregressive import mask_ensemble_log_prob
+from tfp_flows.internal.keras import as_tf_variable
+from tfp_flows.internal.keras import keras
+from tfp_flows.internal.keras import keras_layers_of
 from tfp_flows.nn.made import MADE
 
 tfb = tfp.bijectors
@@ -74,7 +75,9 @@ def _rqs_of(raw, bound):
 
     _, _, widths, _, heights, slopes = _spline._knots(raw, bound)
     return tfb.RationalQuadraticSpline(
-        bin_widths=widths, bin_heights=heights, knot_slopes=slopes[..., 1:-1],
+        bin_widths=widths,
+        bin_heights=heights,
+        knot_slopes=slopes[..., 1:-1],
         range_min=-bound,
     )
 
@@ -117,7 +120,8 @@ def test_spline_transform_equals_tfp_with_its_rational_quadratic_spline(kind):
 
 
 def test_spline_identity_at_zero_identity_tails_and_extreme_parameters():
-    from tfp_flows.bijectors._spline import rq_spline, rq_spline_inverse
+    from tfp_flows.bijectors._spline import rq_spline
+    from tfp_flows.bijectors._spline import rq_spline_inverse
 
     x = tf.constant(np.linspace(-5.0, 5.0, 101), tf.float64)
     raw = tf.zeros([101, 3 * 4 - 1], tf.float64)
@@ -405,7 +409,10 @@ def test_actnorm_between_layers():
 def test_event_size_mismatch(flows):
     with pytest.raises(
         ValueError,
-        match=r"maf.log_prob: argument `value`.* must have event shape \[\.\.\., 4\].*\[3, 5\]",
+        match=(
+            r"maf.log_prob: argument `value`.* must have event shape "
+            r"\[\.\.\., 4\].*\[3, 5\]"
+        ),
     ):
         flows["maf"].log_prob(tf.zeros([3, 5]))
     with pytest.raises(

@@ -4,7 +4,8 @@ import numpy as np
 import tensorflow as tf
 
 from tfp_flows.flows.autoregressive import maf
-from tfp_flows.internal.keras import keras, keras_layers_of
+from tfp_flows.internal.keras import keras
+from tfp_flows.internal.keras import keras_layers_of
 
 
 def test_maf_learns_a_correlated_gaussian_to_near_its_entropy():

@@ -24,8 +24,14 @@ def test_job_writes_metrics_weights_and_pngs(model, tmp_path):
     assert (
         cli.main(
             [
-                "--model", model, "--fast", "--epochs", str(_EPOCHS),
-                "--no-progress", "--output-dir", str(out),
+                "--model",
+                model,
+                "--fast",
+                "--epochs",
+                str(_EPOCHS),
+                "--no-progress",
+                "--output-dir",
+                str(out),
             ]
         )
         == 0

@@ -7,8 +7,11 @@ import pytest
 import tensorflow as tf
 
 from tfp_flows.internal.keras import keras
-from tfp_flows.layers import DiagonalBiLSTM, PixelRNN, RowLSTM
-from tfp_flows.nn.pixel_rnn import skew, unskew
+from tfp_flows.layers import DiagonalBiLSTM
+from tfp_flows.layers import PixelRNN
+from tfp_flows.layers import RowLSTM
+from tfp_flows.nn.pixel_rnn import skew
+from tfp_flows.nn.pixel_rnn import unskew
 
 H, W = 5, 6
 

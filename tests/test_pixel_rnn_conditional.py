@@ -12,9 +12,12 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfp_flows.data import load_digits
-from tfp_flows.distributions import PixelRNNDistribution, pixel_rnn
+from tfp_flows.distributions import PixelRNNDistribution
+from tfp_flows.distributions import pixel_rnn
 from tfp_flows.internal.keras import keras
-from tfp_flows.layers import DiagonalBiLSTM, PixelRNN, RowLSTM
+from tfp_flows.layers import DiagonalBiLSTM
+from tfp_flows.layers import PixelRNN
+from tfp_flows.layers import RowLSTM
 
 tfd = tfp.distributions
 
@@ -274,7 +277,8 @@ def test_tiny_vae_with_a_pixel_rnn_decoder_trains_with_fit():
 
 
 def test_conditional_pixel_rnn_in_flow_model_and_flow_sample():
-    from tfp_flows.layers import FlowModel, FlowSample
+    from tfp_flows.layers import FlowModel
+    from tfp_flows.layers import FlowSample
 
     d = pixel_rnn(
         (H, W, 1), num_levels=4, hidden_units=2, output_units=4, context_size=Z
@@ -299,7 +303,9 @@ def test_conditional_pixel_rnn_exports_a_saved_model(tmp_path):
     served = tf.saved_model.load(export_saved_model(d, str(tmp_path / "prnn")))
     lp = served.signatures["log_prob"](x=tf.constant(x), context=tf.constant(z))
     np.testing.assert_allclose(lp["log_prob"], d.log_prob(x, context=z), rtol=1e-5)
-    sample = served.signatures["sample"](context=tf.constant(z[:2]), seed=tf.constant([1, 2]))
+    sample = served.signatures["sample"](
+        context=tf.constant(z[:2]), seed=tf.constant([1, 2])
+    )
     s = sample["samples"]
     assert s.shape == (2, H, W, 1) and s.dtype == tf.int32
     assert np.all((s.numpy() >= 0) & (s.numpy() < 4))

@@ -217,8 +217,14 @@ def test_a_single_sample_has_a_static_batch_of_one(layer_type):
     # `sample(1)` enters the sampling loops with a static batch of 1 that the
     # loop bodies turn into a dynamic one: it used to raise a `tf.while_loop`
     # shape-invariant error (batches > 1 worked).
-    net = PixelRNN((3, 3, 1), num_levels=3, layer_type=layer_type,
-                   hidden_units=4, output_units=4, seed=0)
+    net = PixelRNN(
+        (3, 3, 1),
+        num_levels=3,
+        layer_type=layer_type,
+        hidden_units=4,
+        output_units=4,
+        seed=0,
+    )
     d = PixelRNNDistribution(net)
     cached = d.sample(1, seed=5)
     assert cached.shape == (1, 3, 3, 1)

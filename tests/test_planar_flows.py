@@ -5,9 +5,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfp_flows.bijectors import PlanarFlow, RadialFlow, SylvesterFlow
+from tfp_flows.bijectors import PlanarFlow
+from tfp_flows.bijectors import RadialFlow
+from tfp_flows.bijectors import SylvesterFlow
 from tfp_flows.bijectors._amortized import solve_tanh_equation
-from tfp_flows.internal.keras import as_tf_variable, keras
+from tfp_flows.internal.keras import as_tf_variable
+from tfp_flows.internal.keras import keras
 
 
 def _set(bij, **values):

@@ -11,7 +11,9 @@ import tensorflow_probability as tfp
 
 from tfp_flows.bijectors import FusedBijector
 from tfp_flows.internal.keras import keras
-from tfp_flows.testing import CHECKS, check_bijector, perturb_weights
+from tfp_flows.testing import CHECKS
+from tfp_flows.testing import check_bijector
+from tfp_flows.testing import perturb_weights
 
 
 class _Weights(keras.layers.Layer):

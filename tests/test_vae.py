@@ -8,9 +8,13 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfp_flows import cli
-from tfp_flows.internal.keras import as_tf_variable, keras
-from tfp_flows.layers import DiagonalGaussianPosterior, IAFPosterior, PlanarPosterior
-from tfp_flows.vae import VAE, make_posterior
+from tfp_flows.internal.keras import as_tf_variable
+from tfp_flows.internal.keras import keras
+from tfp_flows.layers import DiagonalGaussianPosterior
+from tfp_flows.layers import IAFPosterior
+from tfp_flows.layers import PlanarPosterior
+from tfp_flows.vae import VAE
+from tfp_flows.vae import make_posterior
 
 FEATURES = np.random.RandomState(0).normal(size=[5, 6]).astype(np.float32)
 
@@ -344,9 +348,7 @@ def test_iwae_of_the_bernoulli_vae_converges_to_log_px_by_quadrature(posterior):
         log_q = np.sum(
             -0.5 * ((grid - loc) / scale) ** 2 - np.log(scale) - _HALF_LOG_2PI, -1
         )
-        exact_elbo = float(
-            np.sum(np.exp(log_q) * (log_joint - log_q)) * cell
-        )
+        exact_elbo = float(np.sum(np.exp(log_q) * (log_joint - log_q)) * cell)
     mean_w, var_w, se_w = _normalized_weight_stats(model, x, exact)
     assert abs(mean_w - 1.0) < 4 * se_w, (mean_w, se_w)
     _check_iwae_converges(_iwae_estimates(model, x, seed=4), exact, var_w, exact_elbo)

@@ -7,14 +7,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfp_flows.flows.vi import (
-    ENERGIES,
-    _AnnealThenCosine,
-    fit_reverse_kl,
-    log_normalizer_on_grid,
-    planar_flow,
-    reverse_kl_estimate,
-)
+from tfp_flows.flows.vi import ENERGIES
+from tfp_flows.flows.vi import _AnnealThenCosine
+from tfp_flows.flows.vi import fit_reverse_kl
+from tfp_flows.flows.vi import log_normalizer_on_grid
+from tfp_flows.flows.vi import planar_flow
+from tfp_flows.flows.vi import reverse_kl_estimate
 
 
 def test_fit_reverse_kl_fits_a_gaussian_energy():

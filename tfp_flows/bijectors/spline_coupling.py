@@ -1,5 +1,7 @@
 """Rational-quadratic spline coupling (Durkan et al. 2019, RQ-NSF (C))."""
 
+from typing import Any
+
 import tensorflow as tf
 
 from tfp_flows.bijectors._spline import (
@@ -55,7 +57,7 @@ class SplineCoupling(AffineCoupling):
         num_bins: int = 8,
         bound: float = 3.0,
         mask: str = "channel",
-        **kwargs,
+        **kwargs: Any,
     ):
         owner = "SplineCoupling"
         check_spline_args(owner, num_bins, bound, "bound")
@@ -85,7 +87,7 @@ class SplineCoupling(AffineCoupling):
         """The spline acts on `[-bound, bound]` (identity outside)."""
         return self._bound
 
-    def _transform(self, x, inverse):
+    def _transform(self, x: tf.Tensor, inverse: bool) -> tuple[tf.Tensor, tf.Tensor]:
         self._check(x, "y" if inverse else "x")
         x_a, x_b = self._split(x)
         h = self._run_network(x_a)

@@ -4,8 +4,14 @@ All these functions return a `tfd.TransformedDistribution` over `[H, W, C]`
 images whose base is a standard normal and whose bijector is a `MultiScale`.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable
+from collections.abc import Sequence
+
 import tensorflow as tf
-import tensorflow_probability as tfp
+from tensorflow_probability import bijectors as tfb
+from tensorflow_probability import distributions as tfd
 
 from tfp_flows.bijectors.act_norm import ActNorm
 from tfp_flows.bijectors.affine_coupling import AffineCoupling
@@ -15,13 +21,20 @@ from tfp_flows.flows._base import standard_normal
 from tfp_flows.internal import checks
 from tfp_flows.internal.flow_distribution import FlowDistribution
 from tfp_flows.internal.specs import register_builder
-
-tfd = tfp.distributions
+from tfp_flows.internal.types import DTypeLike
+from tfp_flows.internal.types import Seed
+from tfp_flows.internal.types import ShapeLike
+from tfp_flows.internal.types import TensorLike
 
 __all__ = ["glow", "realnvp", "sample_with_temperature"]
 
 
-def _check_image_shape(event_shape, num_levels, owner, squeezes):
+def _check_image_shape(
+    event_shape: Sequence[int],
+    num_levels: int,
+    owner: str,
+    squeezes: Callable[[int], int],
+) -> tuple[list[int], int]:
     h, w, c = checks.check_image_shape(event_shape, "event_shape", owner)
     num_levels = checks.check_positive_int(num_levels, "num_levels", owner)
     factor = 2**squeezes(num_levels)
@@ -35,7 +48,7 @@ def _check_image_shape(event_shape, num_levels, owner, squeezes):
 
 @register_builder("glow")
 def glow(
-    event_shape=(8, 8, 1),
+    event_shape: Sequence[int] = (8, 8, 1),
     *,
     num_levels: int = 2,
     num_steps: int = 4,
@@ -44,10 +57,10 @@ def glow(
     additive: bool = False,
     learn_top: bool = True,
     seed: int = 0,
-    dtype=tf.float32,
+    dtype: DTypeLike = tf.float32,
     validate_args: bool = False,
     name: str = "glow",
-):
+) -> tfd.TransformedDistribution:
     """Glow (Kingma & Dhariwal 2018): L levels of [squeeze, K GlowSteps, split].
 
     Args:
@@ -117,7 +130,7 @@ def glow(
 
 @register_builder("realnvp")
 def realnvp(
-    event_shape=(8, 8, 1),
+    event_shape: Sequence[int] = (8, 8, 1),
     *,
     num_levels: int = 2,
     num_couplings: int = 3,
@@ -125,10 +138,10 @@ def realnvp(
     act_norm: bool = True,
     learn_top: bool = True,
     seed: int = 0,
-    dtype=tf.float32,
+    dtype: DTypeLike = tf.float32,
     validate_args: bool = False,
     name: str = "realnvp",
-):
+) -> tfd.TransformedDistribution:
     """RealNVP's multi-scale flow (Dinh et al. 2017, section 3.6).
 
     Each level but the last: `num_couplings` checkerboard couplings with
@@ -160,8 +173,8 @@ def realnvp(
     dtype = checks.check_dtype_arg(dtype, owner)
     counter = [0]
 
-    def couplings(channels, mask, count, tag):
-        parts = []
+    def couplings(channels: int, mask: str, count: int, tag: str) -> list[tfb.Bijector]:
+        parts: list[tfb.Bijector] = []
         for k in range(count):
             counter[0] += 1
             if act_norm:
@@ -197,7 +210,13 @@ def realnvp(
     )
 
 
-def sample_with_temperature(flow, sample_shape=(), *, temperature=1.0, seed=None):
+def sample_with_temperature(
+    flow: tfd.TransformedDistribution,
+    sample_shape: ShapeLike = (),
+    *,
+    temperature: float | TensorLike = 1.0,
+    seed: Seed = None,
+) -> tf.Tensor:
     """Samples `flow.bijector.forward(temperature * eps)`, `eps ~ base`.
 
     Glow's temperature T < 1 trades diversity for quality (section 5.3).

@@ -3,6 +3,8 @@
 import json
 import math
 import time
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -26,8 +28,12 @@ FAST = {
 }
 
 
-def build_flow(model, config, seed):
-    builder = {"glow": flows.glow, "realnvp": flows.realnvp}[model]
+def build_flow(model: str, config: dict[str, Any], seed: int) -> Any:
+    builders: dict[str, Callable[..., Any]] = {
+        "glow": flows.glow,
+        "realnvp": flows.realnvp,
+    }
+    builder = builders[model]
     return builder(_EVENT, seed=seed, **config)
 
 
@@ -65,7 +71,7 @@ class _Progress(keras.callbacks.Callback):
             self._bar.close()
 
 
-def run(opts: JobOptions) -> dict:
+def run(opts: JobOptions) -> dict[str, Any]:
     """Trains, evaluates and saves; returns the metrics it printed."""
     model_name = opts.model
     config = dict((FAST if opts.fast else DEFAULTS)[model_name])

@@ -9,6 +9,7 @@ metrics.json.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -35,7 +36,7 @@ class _Weights(keras.Model):
         self.built = True  # the layers are built at construction
 
 
-def run(opts: JobOptions) -> dict:
+def run(opts: JobOptions) -> dict[str, Any]:
     """Trains, evaluates and writes the outputs; returns the metrics."""
     np.random.seed(opts.seed)
     tf.random.set_seed(opts.seed)
@@ -69,7 +70,7 @@ def run(opts: JobOptions) -> dict:
         x = dequantize(test, seed=opts.seed + 1)
         return -float(tf.reduce_mean(log_prob(x)))
 
-    curve = {"train NLL (nats)": [], "test NLL (nats)": []}
+    curve: dict[str, list[float]] = {"train NLL (nats)": [], "test NLL (nats)": []}
     rng = np.random.RandomState(opts.seed)
     start = time.time()
     for epoch in range(epochs):

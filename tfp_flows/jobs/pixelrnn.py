@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import time
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -29,7 +30,7 @@ from tfp_flows.nn.pixel_rnn import PixelRNN
 __all__ = ["run"]
 
 
-def run(opts: JobOptions) -> dict:
+def run(opts: JobOptions) -> dict[str, Any]:
     """Trains, evaluates and writes the outputs; returns the metrics."""
     np.random.seed(opts.seed)
     tf.random.set_seed(opts.seed)
@@ -41,7 +42,7 @@ def run(opts: JobOptions) -> dict:
     test = load_digits("test").astype("int32")
     if fast:
         train, test = train[:128], test[:64]
-    config = dict(
+    config: dict[str, Any] = dict(
         num_levels=NUM_LEVELS,
         layer_type="diagonal",
         num_layers=1 if fast else 2,

@@ -3,7 +3,8 @@
 import pathlib
 import re
 
-from setuptools import find_packages, setup
+from setuptools import find_packages
+from setuptools import setup
 
 _HERE = pathlib.Path(__file__).parent
 _VERSION = re.search(

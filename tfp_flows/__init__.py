@@ -7,16 +7,14 @@ under XLA.
 
 __version__ = "0.1.0"
 
-from tfp_flows import (
-    bijectors,  # noqa: E402,F401
-    data,  # noqa: E402,F401
-    distributions,  # noqa: E402,F401
-    flows,  # noqa: E402,F401
-    layers,  # noqa: E402,F401
-    nn,  # noqa: E402,F401
-    saving,  # noqa: E402,F401
-    vae,  # noqa: E402,F401
-)
+from tfp_flows import bijectors  # noqa: E402,F401
+from tfp_flows import data  # noqa: E402,F401
+from tfp_flows import distributions  # noqa: E402,F401
+from tfp_flows import flows  # noqa: E402,F401
+from tfp_flows import layers  # noqa: E402,F401
+from tfp_flows import nn  # noqa: E402,F401
+from tfp_flows import saving  # noqa: E402,F401
+from tfp_flows import vae  # noqa: E402,F401
 
 __all__ = [
     "bijectors",

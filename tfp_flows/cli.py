@@ -5,12 +5,16 @@ With no arguments it trains a small multi-scale Glow on scikit-learn's shipped
 and of the training curve into `tfp_flows_out/`.
 """
 
+from __future__ import annotations
+
 import argparse
 import importlib
 import importlib.util
 import sys
+from collections.abc import Sequence
 
-from tfp_flows.jobs.common import JobOptions, env_fast
+from tfp_flows.jobs.common import JobOptions
+from tfp_flows.jobs.common import env_fast
 
 __all__ = ["JOBS", "main", "parse_args"]
 
@@ -25,7 +29,7 @@ JOBS = {
 }
 
 
-def _available_jobs():
+def _available_jobs() -> dict[str, str]:
     jobs = {}
     for name, module in JOBS.items():
         try:
@@ -36,7 +40,7 @@ def _available_jobs():
     return jobs
 
 
-def parse_args(argv=None):
+def parse_args(argv: Sequence[str] | None = None) -> JobOptions:
     """Parses command-line options into a `JobOptions`."""
     parser = argparse.ArgumentParser(
         prog="tfp-flows",
@@ -70,7 +74,7 @@ def parse_args(argv=None):
     )
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
     opts = parse_args(argv)
     module = importlib.import_module(JOBS[opts.model])

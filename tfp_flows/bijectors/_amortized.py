@@ -18,11 +18,19 @@ import tensorflow as tf
 from tfp_flows.bijectors.base import FusedBijector
 from tfp_flows.internal import checks
 from tfp_flows.internal.keras import WeightStore
+from tfp_flows.internal.types import TensorLike
 
 __all__ = ["AmortizedBijector", "solve_tanh_equation"]
 
 
-def solve_tanh_equation(t, p, q, s, *, max_iterations: int = 60):
+def solve_tanh_equation(
+    t: TensorLike,
+    p: TensorLike,
+    q: TensorLike,
+    s: TensorLike,
+    *,
+    max_iterations: int = 60,
+) -> tf.Tensor:
     """Solves `v + p * tanh(q * v + s) = t` elementwise for `v` (needs `p*q > -1`).
 
     The left side `g(v)` is strictly increasing (`g' = 1 + p q tanh'(.) > 0`
@@ -191,12 +199,12 @@ class AmortizedBijector(FusedBijector):
         return self._context_size
 
     @property
-    def context(self):
+    def context(self) -> tf.Tensor | None:
         """The bound context (amortized bijectors only) or None."""
         return self._context
 
     @property
-    def weight_store(self):
+    def weight_store(self) -> WeightStore:
         """The Keras 3 layer that owns this bijector's weights."""
         return self._store
 

@@ -1,10 +1,17 @@
 """ActNorm: per-channel affine with explicit data-dependent initialization."""
 
+from __future__ import annotations
+
 import tensorflow as tf
 
 from tfp_flows.bijectors.base import FusedBijector
 from tfp_flows.internal import checks
-from tfp_flows.internal.keras import WeightStore, as_tf_variable
+from tfp_flows.internal.keras import WeightStore
+from tfp_flows.internal.keras import as_tf_variable
+from tfp_flows.internal.keras import keras
+from tfp_flows.internal.types import DTypeLike
+from tfp_flows.internal.types import ReduceFn
+from tfp_flows.internal.types import TensorLike
 
 __all__ = ["ActNorm"]
 
@@ -55,7 +62,7 @@ class ActNorm(FusedBijector):
         event_ndims: int = 3,
         epsilon: float = 1e-6,
         require_initialization: bool = False,
-        dtype=tf.float32,
+        dtype: DTypeLike = tf.float32,
         validate_args: bool = False,
         name: str | None = None,
     ):
@@ -114,12 +121,12 @@ class ActNorm(FusedBijector):
         return self._num_channels
 
     @property
-    def shift(self):
+    def shift(self) -> keras.Variable:
         """The `shift` Keras weight, shape `[C]`."""
         return self._shift
 
     @property
-    def log_scale(self):
+    def log_scale(self) -> keras.Variable:
         """The `log_scale` Keras weight, shape `[C]`."""
         return self._log_scale
 
@@ -133,11 +140,11 @@ class ActNorm(FusedBijector):
         return self._require_initialization
 
     @require_initialization.setter
-    def require_initialization(self, value: bool):
+    def require_initialization(self, value: bool) -> None:
         self._require_initialization = bool(value)
 
     @property
-    def is_initialized(self):
+    def is_initialized(self) -> tf.Tensor:
         """Boolean tensor: has `initialize` run (or been restored)?"""
         return tf.convert_to_tensor(self._initialized)
 
@@ -148,7 +155,9 @@ class ActNorm(FusedBijector):
         checks.check_float_dtype(x, arg_name, "ActNorm", self._dtype_weights)
         checks.check_event(x, arg_name, "ActNorm", self._event_spec())
 
-    def initialize(self, data, *, reduce_fn=None):
+    def initialize(
+        self, data: TensorLike, *, reduce_fn: ReduceFn | None = None
+    ) -> None:
         """Sets `shift` and `log_scale` from data so `inverse(data)` is standardized.
 
         Args:
@@ -201,7 +210,7 @@ class ActNorm(FusedBijector):
                     f"(examples counted: {int(count)}): it is empty or holds NaN/inf "
                     "values; nothing was written."
                 )
-            assertions = []
+            assertions: list[tf.Operation] = []
         elif checks.in_xla_context():
             assertions = []
         else:

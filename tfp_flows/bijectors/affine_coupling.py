@@ -1,18 +1,20 @@
 """Affine and additive coupling layers (NICE, RealNVP, Glow)."""
 
+from __future__ import annotations
+
 import re
+from typing import Any
 
 import tensorflow as tf
 
 from tfp_flows.bijectors.base import FusedBijector
 from tfp_flows.internal import checks
 from tfp_flows.internal.keras import keras
-from tfp_flows.nn.coupling_nets import (
-    apply_coupling_net,
-    conv_coupling_net,
-    dense_coupling_net,
-    is_default_coupling_net,
-)
+from tfp_flows.internal.types import DTypeLike
+from tfp_flows.nn.coupling_nets import apply_coupling_net
+from tfp_flows.nn.coupling_nets import conv_coupling_net
+from tfp_flows.nn.coupling_nets import dense_coupling_net
+from tfp_flows.nn.coupling_nets import is_default_coupling_net
 
 __all__ = ["AffineCoupling", "AdditiveCoupling"]
 
@@ -22,8 +24,7 @@ _MASKS = ("channel", "half", "checkerboard")
 def _first_message(error):
     """The informative line of an exception (Keras wraps the cause's message)."""
     lines = [
-        re.sub(r"\x1b\[[0-9;]*m", "", line).strip()
-        for line in str(error).splitlines()
+        re.sub(r"\x1b\[[0-9;]*m", "", line).strip() for line in str(error).splitlines()
     ]
     lines = [
         line
@@ -92,11 +93,11 @@ class AffineCoupling(FusedBijector):
         mask: str = "channel",
         parity: int = 0,
         additive: bool = False,
-        network: "keras.layers.Layer | None" = None,
+        network: keras.layers.Layer | None = None,
         hidden_units: int = 64,
         event_ndims: int = 3,
         seed: int | None = None,
-        dtype=tf.float32,
+        dtype: DTypeLike = tf.float32,
         validate_args: bool = False,
         name: str | None = None,
     ):
@@ -200,11 +201,10 @@ class AffineCoupling(FusedBijector):
         # unchanged (`h[..., 0::2]` is still the shift); under XLA on CPU the
         # strided slices and the output scale cost more than the last conv.
         self._fast_net = is_default_coupling_net(network)
+        self._output_order: list[int] | None = None
         if self._fast_net and self._params_per_channel() == 2:
             cb = self._c_b
             self._output_order = list(range(0, 2 * cb, 2)) + list(range(1, 2 * cb, 2))
-        else:
-            self._output_order = None
 
     def _params_per_channel(self) -> int:
         return 1 if self._additive else 2
@@ -256,7 +256,7 @@ class AffineCoupling(FusedBijector):
             )
 
     @property
-    def network(self):
+    def network(self) -> keras.layers.Layer:
         """The Keras 3 layer computing shift (and scale)."""
         return self._network
 
@@ -385,7 +385,7 @@ class AdditiveCoupling(AffineCoupling):
     log-det 0 (volume preserving).
     """
 
-    def __init__(self, num_channels: int, **kwargs):
+    def __init__(self, num_channels: int, **kwargs: Any):
         kwargs["additive"] = True
         kwargs.setdefault("name", "additive_coupling")
         super().__init__(num_channels, **kwargs)

@@ -18,13 +18,19 @@ A worked example, trained in a Keras model and checked with
 
 from __future__ import annotations
 
+from typing import Any
+from typing import TypeVar
+
 import tensorflow as tf
 from tensorflow_probability import bijectors as tfb
 from tensorflow_probability.python.internal import cache_util
 
-from tfp_flows.internal.keras import keras, tf_variables_of
+from tfp_flows.internal.keras import keras
+from tfp_flows.internal.keras import tf_variables_of
 
 __all__ = ["FusedBijector"]
+
+_LayerT = TypeVar("_LayerT", bound="keras.layers.Layer")
 
 
 class FusedBijector(tfb.Bijector):
@@ -116,11 +122,11 @@ class FusedBijector(tfb.Bijector):
         forward_name="_augmented_forward", inverse_name="_augmented_inverse"
     )
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any):
         # Filled by `track_keras_layer`; a list so that layers built later are
         # seen by `tf.Module` traversal without re-assigning the attribute.
-        self._keras_layers = []
-        self._keras_variables = []
+        self._keras_layers: list[keras.layers.Layer] = []
+        self._keras_variables: list[tf.Variable] = []
         super().__init__(*args, **kwargs)
 
     @classmethod
@@ -129,7 +135,7 @@ class FusedBijector(tfb.Bijector):
         return {}
 
     # -- Keras 3 weights ---------------------------------------------------
-    def track_keras_layer(self, layer):
+    def track_keras_layer(self, layer: _LayerT) -> _LayerT:
         """Registers a built Keras 3 layer whose weights this bijector reads.
 
         Call it after `super().__init__`, once per layer (a layer tracked
@@ -163,12 +169,12 @@ class FusedBijector(tfb.Bijector):
                 self._keras_variables.append(v)
         return layer
 
-    def _track_keras_layer(self, layer):
+    def _track_keras_layer(self, layer: _LayerT) -> _LayerT:
         """`track_keras_layer` (the name this package's bijectors use)."""
         return self.track_keras_layer(layer)
 
     @property
-    def keras_layers(self):
+    def keras_layers(self) -> tuple[keras.layers.Layer, ...]:
         """The Keras 3 layers owning this bijector's weights (a tuple)."""
         return tuple(self._keras_layers)
 

@@ -1,5 +1,7 @@
 """GlowStep: ActNorm -> Invertible1x1Conv -> AffineCoupling, as a chain."""
 
+from __future__ import annotations
+
 import tensorflow as tf
 from tensorflow_probability import bijectors as tfb
 
@@ -7,6 +9,8 @@ from tfp_flows.bijectors.act_norm import ActNorm
 from tfp_flows.bijectors.affine_coupling import AffineCoupling
 from tfp_flows.bijectors.base import FusedBijector
 from tfp_flows.bijectors.invertible_1x1_conv import Invertible1x1Conv
+from tfp_flows.internal.keras import keras
+from tfp_flows.internal.types import DTypeLike
 
 __all__ = ["GlowStep"]
 
@@ -38,9 +42,9 @@ class GlowStep(FusedBijector):
         additive: bool = False,
         mask: str = "channel",
         parity: int = 0,
-        network=None,
+        network: keras.layers.Layer | None = None,
         seed: int | None = None,
-        dtype=tf.float32,
+        dtype: DTypeLike = tf.float32,
         validate_args: bool = False,
         name: str | None = None,
     ):
@@ -62,16 +66,31 @@ class GlowStep(FusedBijector):
         parameters = dict(locals())
         with tf.name_scope(name or "glow_step") as name:
             base = name.rstrip("/")
-            act_norm = ActNorm(num_channels, dtype=dtype, validate_args=validate_args,
-                               name=base + "_act_norm")
+            act_norm = ActNorm(
+                num_channels,
+                dtype=dtype,
+                validate_args=validate_args,
+                name=base + "_act_norm",
+            )
             conv = Invertible1x1Conv(
-                num_channels, lu_decomposition=lu_decomposition, seed=seed, dtype=dtype,
-                validate_args=validate_args, name=base + "_conv",
+                num_channels,
+                lu_decomposition=lu_decomposition,
+                seed=seed,
+                dtype=dtype,
+                validate_args=validate_args,
+                name=base + "_conv",
             )
             coupling = AffineCoupling(
-                num_channels, mask=mask, parity=parity, additive=additive, network=network,
-                hidden_units=hidden_units, seed=None if seed is None else seed + 1,
-                dtype=dtype, validate_args=validate_args, name=base + "_coupling",
+                num_channels,
+                mask=mask,
+                parity=parity,
+                additive=additive,
+                network=network,
+                hidden_units=hidden_units,
+                seed=None if seed is None else seed + 1,
+                dtype=dtype,
+                validate_args=validate_args,
+                name=base + "_coupling",
             )
             self._chain = tfb.Chain([act_norm, conv, coupling], name=base + "_chain")
             super().__init__(
@@ -100,7 +119,7 @@ class GlowStep(FusedBijector):
         return self._parts[2]
 
     @property
-    def parts(self):
+    def parts(self) -> tuple[ActNorm, Invertible1x1Conv, AffineCoupling]:
         """(act_norm, conv, coupling), in the data-to-latent order."""
         return self._parts
 
@@ -108,10 +127,10 @@ class GlowStep(FusedBijector):
     def chain(self) -> tfb.Chain:
         return self._chain
 
-    def _forward_and_log_det(self, x):
+    def _forward_and_log_det(self, x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         y = self._chain.forward(x)
         return y, self._chain.forward_log_det_jacobian(x, event_ndims=3)
 
-    def _inverse_and_log_det(self, y):
+    def _inverse_and_log_det(self, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         x = self._chain.inverse(y)
         return x, self._chain.inverse_log_det_jacobian(y, event_ndims=3)

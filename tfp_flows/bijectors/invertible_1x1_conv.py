@@ -1,5 +1,7 @@
 """Invertible 1x1 convolution: learned C x C channel mixing (Glow)."""
 
+from __future__ import annotations
+
 import numpy as np
 import scipy.linalg
 import tensorflow as tf
@@ -7,6 +9,7 @@ import tensorflow as tf
 from tfp_flows.bijectors.base import FusedBijector
 from tfp_flows.internal import checks
 from tfp_flows.internal.keras import WeightStore
+from tfp_flows.internal.types import DTypeLike
 
 __all__ = ["Invertible1x1Conv"]
 
@@ -108,7 +111,7 @@ class Invertible1x1Conv(FusedBijector):
         *,
         lu_decomposition: bool = True,
         seed: int | None = None,
-        dtype=tf.float32,
+        dtype: DTypeLike = tf.float32,
         validate_args: bool = False,
         name: str | None = None,
     ):
@@ -183,7 +186,7 @@ class Invertible1x1Conv(FusedBijector):
         )
         return tf.convert_to_tensor(self._permutation), lower, upper, log_s
 
-    def weight_matrix(self):
+    def weight_matrix(self) -> tf.Tensor:
         """The current `C x C` matrix `W` (a tensor)."""
         if self._lu:
             p, lower, upper, _ = self._lu_factors()

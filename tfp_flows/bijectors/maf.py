@@ -24,19 +24,25 @@ that compiles under XLA and evaluates, per step, only what that step needs.
 
 from __future__ import annotations
 
+from typing import Any
+from typing import TypeVar
+
 import tensorflow as tf
 
-from tfp_flows.bijectors._spline import (
-    check_spline_args,
-    num_spline_params,
-    rq_spline,
-    rq_spline_inverse,
-)
+from tfp_flows.bijectors._spline import check_spline_args
+from tfp_flows.bijectors._spline import num_spline_params
+from tfp_flows.bijectors._spline import rq_spline
+from tfp_flows.bijectors._spline import rq_spline_inverse
 from tfp_flows.bijectors.base import FusedBijector
-from tfp_flows.internal.checks import check_event, check_float_dtype, shape_str
+from tfp_flows.internal.checks import check_event
+from tfp_flows.internal.checks import check_float_dtype
+from tfp_flows.internal.checks import shape_str
+from tfp_flows.internal.types import TensorLike
 from tfp_flows.nn.made import MADE
 
 __all__ = ["IAF", "MAF"]
+
+_Self = TypeVar("_Self", bound="_MaskedAutoregressive")
 
 _TRANSFORMS = ("affine", "gated", "spline")
 
@@ -56,7 +62,7 @@ class _MaskedAutoregressive(FusedBijector):
         gate_bias: float = 2.0,
         num_bins: int = 8,
         spline_bound: float = 3.0,
-        context=None,
+        context: TensorLike | None = None,
         validate_args: bool = False,
         name: str | None = None,
     ):
@@ -138,7 +144,7 @@ class _MaskedAutoregressive(FusedBijector):
         return self._spline_bound
 
     @property
-    def context(self):
+    def context(self) -> tf.Tensor | None:
         """The context this bijector is bound to (or None)."""
         return self._context
 
@@ -147,7 +153,7 @@ class _MaskedAutoregressive(FusedBijector):
         """D."""
         return self._made.event_size
 
-    def with_context(self, context):
+    def with_context(self: _Self, context: TensorLike | None) -> _Self:
         """The same bijector (same weights) bound to `context` `[C]` or `[..., C]`."""
         return type(self)(
             self._made,
@@ -324,5 +330,5 @@ class IAF(_MaskedAutoregressive):
     _params_from_output = False
     _default_name = "iaf"
 
-    def __init__(self, made: MADE, *, transform: str = "gated", **kwargs):
+    def __init__(self, made: MADE, *, transform: str = "gated", **kwargs: Any):
         super().__init__(made, transform=transform, **kwargs)

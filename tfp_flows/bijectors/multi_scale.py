@@ -1,7 +1,9 @@
 """The multi-scale architecture of RealNVP and Glow as one bijector."""
 
+from __future__ import annotations
+
 import dataclasses
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -11,6 +13,7 @@ from tfp_flows.bijectors.base import FusedBijector
 from tfp_flows.bijectors.squeeze import Squeeze
 from tfp_flows.internal import checks
 from tfp_flows.internal.keras import WeightStore
+from tfp_flows.internal.types import DTypeLike
 from tfp_flows.nn.coupling_nets import ZeroInitConv2D
 
 __all__ = ["Level", "MultiScale"]
@@ -60,11 +63,11 @@ class MultiScale(FusedBijector):
 
     def __init__(
         self,
-        event_shape,
+        event_shape: Sequence[int],
         levels: Sequence[Level],
         *,
         learn_top: bool = True,
-        dtype=tf.float32,
+        dtype: DTypeLike = tf.float32,
         validate_args: bool = False,
         name: str | None = None,
     ):
@@ -130,8 +133,8 @@ class MultiScale(FusedBijector):
         self._parts = [b for lv in self._levels for b in (*lv.pre_steps, *lv.steps)]
         base = self.name.rstrip("/")
         self._squeeze = Squeeze(name=base + "_squeeze")
-        self._split_priors = []
-        self._z_shapes = []
+        self._split_priors: list[ZeroInitConv2D | None] = []
+        self._z_shapes: list[list[int]] = []
         cur = list(self._event_shape)
         for i, level in enumerate(self._levels):
             if not isinstance(level, Level):
@@ -157,8 +160,12 @@ class MultiScale(FusedBijector):
                     )
                 kept = cur[2] // 2
                 exit_c = cur[2] - kept
-                prior = ZeroInitConv2D(2 * exit_c, 3, dtype=self._dtype_weights.name,
-                                       name=f"{base}_split_prior_{i}")
+                prior = ZeroInitConv2D(
+                    2 * exit_c,
+                    3,
+                    dtype=self._dtype_weights.name,
+                    name=f"{base}_split_prior_{i}",
+                )
                 prior.build((None, cur[0], cur[1], kept))
                 self._split_priors.append(self._track_keras_layer(prior))
                 self._z_shapes.append([cur[0], cur[1], exit_c])
@@ -192,15 +199,15 @@ class MultiScale(FusedBijector):
                 )
 
     @property
-    def levels(self):
+    def levels(self) -> tuple[Level, ...]:
         return tuple(self._levels)
 
     @property
-    def event_shape(self):
+    def event_shape(self) -> list[int]:
         return list(self._event_shape)
 
     @property
-    def latent_shapes(self):
+    def latent_shapes(self) -> list[list[int]]:
         """Shapes of the parts that exit to the base, in order."""
         return [list(s) for s in self._z_shapes]
 

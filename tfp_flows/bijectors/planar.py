@@ -5,8 +5,12 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from tfp_flows.bijectors._amortized import AmortizedBijector, solve_tanh_equation
+from tfp_flows.bijectors._amortized import AmortizedBijector
+from tfp_flows.bijectors._amortized import solve_tanh_equation
 from tfp_flows.internal import checks
+from tfp_flows.internal.keras import WeightStore
+from tfp_flows.internal.types import DTypeLike
+from tfp_flows.internal.types import TensorLike
 
 __all__ = ["PlanarFlow"]
 
@@ -90,11 +94,11 @@ class PlanarFlow(AmortizedBijector):
         activation: str = "tanh",
         negative_slope: float = 0.01,
         context_size: int | None = None,
-        context=None,
+        context: TensorLike | None = None,
         init_scale: float = 0.1,
         seed: int = 0,
-        weight_store=None,
-        dtype=tf.float32,
+        weight_store: WeightStore | None = None,
+        dtype: DTypeLike = tf.float32,
         validate_args: bool = False,
         name: str | None = None,
     ):
@@ -141,7 +145,7 @@ class PlanarFlow(AmortizedBijector):
         """`'tanh'` or `'leaky_relu'`."""
         return self._activation
 
-    def with_context(self, context) -> PlanarFlow:
+    def with_context(self, context: TensorLike | None) -> PlanarFlow:
         """The same bijector (same weights) bound to `context` `[C]` or `[..., C]`."""
         return PlanarFlow(
             self._event_size,
@@ -169,7 +173,9 @@ class PlanarFlow(AmortizedBijector):
             return 1.0 - th * th
         return tf.where(a >= 0, tf.ones_like(a), self._negative_slope * tf.ones_like(a))
 
-    def constrained_parameters(self):
+    def constrained_parameters(
+        self,
+    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
         """`(u_hat, w, b, c)` with `c = w^T u_hat > -1` (appendix A.1)."""
         p = self._params()
         u, w, b = p["u"], p["w"], p["b"]

@@ -7,6 +7,9 @@ import tensorflow as tf
 
 from tfp_flows.bijectors._amortized import AmortizedBijector
 from tfp_flows.internal import checks
+from tfp_flows.internal.keras import WeightStore
+from tfp_flows.internal.types import DTypeLike
+from tfp_flows.internal.types import TensorLike
 
 __all__ = ["RadialFlow"]
 
@@ -76,11 +79,11 @@ class RadialFlow(AmortizedBijector):
         event_size: int,
         *,
         context_size: int | None = None,
-        context=None,
+        context: TensorLike | None = None,
         init_scale: float = 1.0,
         seed: int = 0,
-        weight_store=None,
-        dtype=tf.float32,
+        weight_store: WeightStore | None = None,
+        dtype: DTypeLike = tf.float32,
         validate_args: bool = False,
         name: str | None = None,
     ):
@@ -110,7 +113,7 @@ class RadialFlow(AmortizedBijector):
             store=weight_store,
         )
 
-    def with_context(self, context) -> RadialFlow:
+    def with_context(self, context: TensorLike | None) -> RadialFlow:
         """The same bijector (same weights) bound to `context` `[C]` or `[..., C]`."""
         return RadialFlow(
             self._event_size,
@@ -124,7 +127,7 @@ class RadialFlow(AmortizedBijector):
             name=self.name,
         )
 
-    def constrained_parameters(self):
+    def constrained_parameters(self) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         """`(x0, alpha, beta)` with `alpha > 0` and `beta >= -alpha`."""
         p = self._params()
         alpha = tf.math.softplus(p["alpha_raw"])

@@ -1,13 +1,13 @@
 """Rational-quadratic spline coupling (Durkan et al. 2019, RQ-NSF (C))."""
 
+from typing import Any
+
 import tensorflow as tf
 
-from tfp_flows.bijectors._spline import (
-    check_spline_args,
-    num_spline_params,
-    rq_spline,
-    rq_spline_inverse,
-)
+from tfp_flows.bijectors._spline import check_spline_args
+from tfp_flows.bijectors._spline import num_spline_params
+from tfp_flows.bijectors._spline import rq_spline
+from tfp_flows.bijectors._spline import rq_spline_inverse
 from tfp_flows.bijectors.affine_coupling import AffineCoupling
 
 __all__ = ["SplineCoupling"]
@@ -55,7 +55,7 @@ class SplineCoupling(AffineCoupling):
         num_bins: int = 8,
         bound: float = 3.0,
         mask: str = "channel",
-        **kwargs,
+        **kwargs: Any,
     ):
         owner = "SplineCoupling"
         check_spline_args(owner, num_bins, bound, "bound")
@@ -85,7 +85,7 @@ class SplineCoupling(AffineCoupling):
         """The spline acts on `[-bound, bound]` (identity outside)."""
         return self._bound
 
-    def _transform(self, x, inverse):
+    def _transform(self, x: tf.Tensor, inverse: bool) -> tuple[tf.Tensor, tf.Tensor]:
         self._check(x, "y" if inverse else "x")
         x_a, x_b = self._split(x)
         h = self._run_network(x_a)

@@ -62,7 +62,9 @@ class Squeeze(FusedBijector):
 
     def _inverse_event_shape(self, output_shape):
         shape = tf.TensorShape(output_shape)
-        if shape.rank is not None and (shape.rank < 3 or (shape[-1] is not None and shape[-1] % 4)):
+        if shape.rank is not None and (
+            shape.rank < 3 or (shape[-1] is not None and shape[-1] % 4)
+        ):
             raise ValueError(
                 "Squeeze: argument `output_shape` must be [..., H, W, 4k]; got "
                 f"{checks.shape_str(shape)}."
@@ -72,10 +74,14 @@ class Squeeze(FusedBijector):
         return tf.TensorShape([dbl(h), dbl(w), None if c is None else c // 4])
 
     def _forward_event_shape_tensor(self, input_shape):
-        return tf.stack([input_shape[-3] // 2, input_shape[-2] // 2, input_shape[-1] * 4])
+        return tf.stack(
+            [input_shape[-3] // 2, input_shape[-2] // 2, input_shape[-1] * 4]
+        )
 
     def _inverse_event_shape_tensor(self, output_shape):
-        return tf.stack([output_shape[-3] * 2, output_shape[-2] * 2, output_shape[-1] // 4])
+        return tf.stack(
+            [output_shape[-3] * 2, output_shape[-2] * 2, output_shape[-1] // 4]
+        )
 
     def _forward_and_log_det(self, x):
         checks.check_float_dtype(x, "x", "Squeeze")

@@ -5,8 +5,12 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from tfp_flows.bijectors._amortized import AmortizedBijector, solve_tanh_equation
+from tfp_flows.bijectors._amortized import AmortizedBijector
+from tfp_flows.bijectors._amortized import solve_tanh_equation
 from tfp_flows.internal import checks
+from tfp_flows.internal.keras import WeightStore
+from tfp_flows.internal.types import DTypeLike
+from tfp_flows.internal.types import TensorLike
 
 __all__ = ["SylvesterFlow"]
 
@@ -81,11 +85,11 @@ class SylvesterFlow(AmortizedBijector):
         *,
         num_householder: int | None = None,
         context_size: int | None = None,
-        context=None,
+        context: TensorLike | None = None,
         init_scale: float = 0.1,
         seed: int = 0,
-        weight_store=None,
-        dtype=tf.float32,
+        weight_store: WeightStore | None = None,
+        dtype: DTypeLike = tf.float32,
         validate_args: bool = False,
         name: str | None = None,
     ):
@@ -133,7 +137,7 @@ class SylvesterFlow(AmortizedBijector):
         """K, the number of Householder reflections in Q."""
         return self._num_householder
 
-    def with_context(self, context) -> SylvesterFlow:
+    def with_context(self, context: TensorLike | None) -> SylvesterFlow:
         """The same bijector (same weights) bound to `context` `[C]` or `[..., C]`."""
         return SylvesterFlow(
             self._event_size,
@@ -162,7 +166,9 @@ class SylvesterFlow(AmortizedBijector):
         )
         return strict + tf.linalg.diag(diag)
 
-    def constrained_parameters(self):
+    def constrained_parameters(
+        self,
+    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
         """`(r1, r2, b, householder)`, batch dims first.
 
         Shapes: upper-triangular `[D, D]` twice, `[D]`, `[K, D]`.

@@ -4,12 +4,18 @@ The digits ship inside scikit-learn (no network): 1797 grey images of 8x8
 pixels with 17 levels (0..16).
 """
 
+from __future__ import annotations
+
 import math
+from typing import Literal
+from typing import overload
 
 import numpy as np
 import tensorflow as tf
 
 from tfp_flows.internal import checks
+from tfp_flows.internal.types import Seed
+from tfp_flows.internal.types import TensorLike
 
 __all__ = ["NUM_LEVELS", "bits_per_dim", "dequantize", "load_digits"]
 
@@ -18,7 +24,43 @@ _TEST_SIZE = 360  # 20% of 1797, fixed
 _SPLIT_SEED = 0
 
 
-def load_digits(split="train", *, binarize=False, threshold=8, with_labels=False):
+@overload
+def load_digits(
+    split: str = ...,
+    *,
+    binarize: bool = ...,
+    threshold: float = ...,
+    with_labels: Literal[False] = ...,
+) -> np.ndarray: ...
+
+
+@overload
+def load_digits(
+    split: str = ...,
+    *,
+    binarize: bool = ...,
+    threshold: float = ...,
+    with_labels: Literal[True],
+) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+@overload
+def load_digits(
+    split: str = ...,
+    *,
+    binarize: bool = ...,
+    threshold: float = ...,
+    with_labels: bool,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]: ...
+
+
+def load_digits(
+    split: str = "train",
+    *,
+    binarize: bool = False,
+    threshold: float = 8,
+    with_labels: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Loads the 8x8 digits as integer images `[N, 8, 8, 1]`.
 
     Args:
@@ -64,7 +106,13 @@ def load_digits(split="train", *, binarize=False, threshold=8, with_labels=False
     return (images, labels) if with_labels else images
 
 
-def dequantize(images, *, num_levels=NUM_LEVELS, seed=None, center=True):
+def dequantize(
+    images: TensorLike,
+    *,
+    num_levels: int = NUM_LEVELS,
+    seed: Seed = None,
+    center: bool = True,
+) -> tf.Tensor:
     """Uniform dequantization: `x = (k + u) / num_levels` with `u ~ U[0, 1)`.
 
     With `center=True` (default) the result is shifted by -0.5 to lie in
@@ -99,7 +147,9 @@ def dequantize(images, *, num_levels=NUM_LEVELS, seed=None, center=True):
     return x - 0.5 if center else x
 
 
-def _check_levels(images, num_levels, owner, arg_name="images"):
+def _check_levels(
+    images: tf.Tensor, num_levels: int, owner: str, arg_name: str = "images"
+) -> None:
     """Integer levels in `0..num_levels-1`: ValueError eagerly, else asserts."""
     top = num_levels - 1
     dtype = images.dtype
@@ -137,7 +187,7 @@ def _check_levels(images, num_levels, owner, arg_name="images"):
     tf.debugging.assert_less_equal(x, float(top), message=msg)
 
 
-def _check_stateless_seed(seed, owner):
+def _check_stateless_seed(seed: Seed, owner: str) -> list[int] | TensorLike:
     """An int seed becomes `[seed, 0]`; a shape-[2] integer seed is kept."""
     if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
         return [int(seed), 0]
@@ -154,7 +204,9 @@ def _check_stateless_seed(seed, owner):
     )
 
 
-def bits_per_dim(log_prob, num_dims, *, num_levels=NUM_LEVELS):
+def bits_per_dim(
+    log_prob: TensorLike, num_dims: int | tf.Tensor, *, num_levels: int = NUM_LEVELS
+) -> tf.Tensor:
     """Bits per dimension of the discrete data from a continuous `log_prob`.
 
     `log_prob` is the density of the dequantized data in the `[0, 1)` scaled

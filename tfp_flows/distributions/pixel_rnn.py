@@ -22,18 +22,24 @@ weights.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
+from tensorflow_probability import distributions as tfd
 
 from tfp_flows.distributions.pixel_rnn_sampling import autoregressive_loop
 from tfp_flows.internal import checks
 from tfp_flows.internal.checks import shape_str
-from tfp_flows.internal.keras import keras, tf_variables_of
+from tfp_flows.internal.keras import keras
+from tfp_flows.internal.keras import tf_variables_of
 from tfp_flows.internal.specs import register_builder
+from tfp_flows.internal.types import Seed
+from tfp_flows.internal.types import ShapeLike
+from tfp_flows.internal.types import TensorLike
 from tfp_flows.nn.pixel_rnn import PixelRNN
-
-tfd = tfp.distributions
 
 __all__ = ["PixelRNNDistribution", "pixel_rnn"]
 
@@ -99,9 +105,9 @@ class PixelRNNDistribution(tfd.Distribution):
         self,
         network: PixelRNN,
         *,
-        context=None,
+        context: TensorLike | None = None,
         validate_args: bool = False,
-        name=None,
+        name: str | None = None,
     ):
         parameters = dict(locals())
         if not isinstance(network, PixelRNN):
@@ -115,7 +121,7 @@ class PixelRNNDistribution(tfd.Distribution):
             context = self._check_context_any_batch(network, context)
         with tf.name_scope(name or "PixelRNNDistribution") as name:
             self._network = network
-            self._context = context
+            self._context: tf.Tensor | None = context
             # The tf.Variables behind the Keras weights, so that
             # `trainable_variables` (tf.Module) sees them.
             self._network_variables = tuple(tf_variables_of(network))
@@ -151,11 +157,11 @@ class PixelRNNDistribution(tfd.Distribution):
         return self._network.context_size
 
     @property
-    def context(self):
+    def context(self) -> tf.Tensor | None:
         """The bound context `[..., C]`, or None."""
         return self._context
 
-    def condition(self, context) -> PixelRNNDistribution:
+    def condition(self, context: TensorLike) -> PixelRNNDistribution:
         """`p(. | context)`: an ordinary distribution with the context bound.
 
         Args:
@@ -221,7 +227,13 @@ class PixelRNNDistribution(tfd.Distribution):
             return None
         return self._check_context_any_batch(net, context, owner)
 
-    def sample(self, sample_shape=(), seed=None, name="sample", **kwargs):
+    def sample(
+        self,
+        sample_shape: ShapeLike = (),
+        seed: Seed = None,
+        name: str = "sample",
+        **kwargs: Any,
+    ) -> tf.Tensor:
         """Samples `[*sample_shape, *batch_shape, H, W, C]`.
 
         `context=z` (conditional family) samples `condition(z)`: the result is
@@ -310,7 +322,9 @@ class PixelRNNDistribution(tfd.Distribution):
             self._check_values(tf.convert_to_tensor(value), "value")
         return super()._call_log_prob(value, name, **kwargs)
 
-    def per_pixel_log_prob(self, value, context=None):
+    def per_pixel_log_prob(
+        self, value: TensorLike, context: TensorLike | None = None
+    ) -> tf.Tensor:
         """`log p(x_{ijc} | x_<, z)` for every pixel and channel, `[..., H, W, C]`.
 
         `context` (conditional networks without a bound context) is `[..., C]`;
@@ -428,13 +442,13 @@ class PixelRNNDistribution(tfd.Distribution):
 
     def complete(
         self,
-        images,
+        images: TensorLike,
         num_rows: int,
         *,
-        seed=None,
+        seed: Seed = None,
         cached: bool = True,
-        context=None,
-    ):
+        context: TensorLike | None = None,
+    ) -> tf.Tensor:
         """Keeps the top `num_rows` rows of `images` and samples the rest.
 
         Args:
@@ -476,7 +490,13 @@ class PixelRNNDistribution(tfd.Distribution):
             tf.cast(images, tf.float32), int(num_rows) * width, seed, cached, context
         )
 
-    def teacher_forced_logits(self, images, *, cached: bool = True, context=None):
+    def teacher_forced_logits(
+        self,
+        images: TensorLike,
+        *,
+        cached: bool = True,
+        context: TensorLike | None = None,
+    ) -> tf.Tensor:
         """Logits that the pixel-by-pixel loop computes with every pixel given.
 
         Equal (up to float rounding) to `network(images, context)`; used to
@@ -558,7 +578,7 @@ class _NegLogProbModel(keras.Model):
 
 @register_builder("pixel_rnn")
 def pixel_rnn(
-    image_shape=(8, 8, 1),
+    image_shape: Sequence[int] = (8, 8, 1),
     *,
     num_levels: int = 256,
     layer_type: str = "diagonal",

@@ -43,8 +43,14 @@ computes groups `<= c` correctly; the step of the last channel computes every
 group correctly, and its states are the ones kept.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 import tensorflow as tf
 
+from tfp_flows.internal.types import TensorLike
+from tfp_flows.nn.pixel_rnn import PixelRNN
 from tfp_flows.nn.pixel_rnn import _lstm_update
 
 __all__ = ["autoregressive_loop"]
@@ -70,6 +76,10 @@ def _flat_window(row, start, size):
 
 class _Weights:
     """The kernels a step multiplies with, masked and reshaped once."""
+
+    # Per LSTM layer `(kernel, bias)` of the gates, set by `_RowCache.weights`
+    # / `_DiagonalCache.weights`.
+    gates: list[tuple[Any, Any]]
 
     def __init__(self, net):
         conv = net.input_conv
@@ -324,8 +334,15 @@ def _any_batch(loop_vars):
 
 
 def autoregressive_loop(
-    net, known, num_known, seed, *, context=None, cached=True, with_logits=True
-):
+    net: PixelRNN,
+    known: TensorLike,
+    num_known: TensorLike,
+    seed: TensorLike,
+    *,
+    context: tf.Tensor | None = None,
+    cached: bool = True,
+    with_logits: bool = True,
+) -> tuple[tf.Tensor, tf.Tensor]:
     """Fills an image pixel by pixel, channel by channel.
 
     Args:

@@ -6,19 +6,22 @@ else the user's, checked for event shape and dtype (an error naming the
 builder and `base_distribution`).
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+
 import tensorflow as tf
-import tensorflow_probability as tfp
 from tensorflow_probability import bijectors as tfb
+from tensorflow_probability import distributions as tfd
 
 from tfp_flows.internal import checks
 from tfp_flows.internal.flow_distribution import FlowDistribution
-
-tfd = tfp.distributions
+from tfp_flows.internal.types import DTypeLike
 
 __all__ = ["base_distribution_or_default", "chain_flow", "standard_normal"]
 
 
-def standard_normal(event_shape, dtype) -> tfd.Distribution:
+def standard_normal(event_shape: Sequence[int], dtype: DTypeLike) -> tfd.Distribution:
     """`N(0, I)` over `event_shape` (batch shape `[]`), of `dtype`."""
     return tfd.Sample(
         tfd.Normal(tf.constant(0.0, dtype), tf.constant(1.0, dtype)),
@@ -26,7 +29,12 @@ def standard_normal(event_shape, dtype) -> tfd.Distribution:
     )
 
 
-def base_distribution_or_default(base_distribution, event_shape, dtype, owner):
+def base_distribution_or_default(
+    base_distribution: tfd.Distribution | None,
+    event_shape: Sequence[int],
+    dtype: DTypeLike,
+    owner: str,
+) -> tuple[tfd.Distribution, bool]:
     """`(base, is_default)`: the user's checked base, or `standard_normal`.
 
     Raises:
@@ -39,7 +47,13 @@ def base_distribution_or_default(base_distribution, event_shape, dtype, owner):
     return base_distribution, False
 
 
-def chain_flow(base_distribution, bijectors, *, owner, name):
+def chain_flow(
+    base_distribution: tfd.Distribution,
+    bijectors: Sequence[tfb.Bijector],
+    *,
+    owner: str,
+    name: str,
+) -> FlowDistribution:
     """The builder's result: `bijectors` (base -> data order) on the base.
 
     `bijectors[0]` acts on the base sample first; `log_prob` runs them in

@@ -6,11 +6,16 @@ runs a batch of data through the flow in the data-to-latent direction and
 initializes each ActNorm on the data as it reaches it.
 """
 
+from __future__ import annotations
+
 import tensorflow as tf
 from tensorflow_probability import bijectors as tfb
+from tensorflow_probability import distributions as tfd
 
 from tfp_flows.bijectors.act_norm import ActNorm
 from tfp_flows.internal import checks
+from tfp_flows.internal.types import ReduceFn
+from tfp_flows.internal.types import TensorLike
 
 __all__ = ["initialize_act_norms", "replica_sum"]
 
@@ -60,7 +65,9 @@ def _has_act_norm(b):
     return any(isinstance(m, ActNorm) for m in [b] + list(b.submodules))
 
 
-def replica_sum(total, total_sq, count):
+def replica_sum(
+    total: tf.Tensor, total_sq: tf.Tensor, count: tf.Tensor
+) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """A `reduce_fn` for ActNorm statistics: sums over every replica (and worker).
 
     Call it inside `strategy.run` (a replica context): it all-reduces the
@@ -74,7 +81,12 @@ def replica_sum(total, total_sq, count):
     return tuple(ctx.all_reduce(tf.distribute.ReduceOp.SUM, [total, total_sq, count]))
 
 
-def initialize_act_norms(flow, data, *, reduce_fn=None):
+def initialize_act_norms(
+    flow: tfd.Distribution | tfb.Bijector,
+    data: TensorLike,
+    *,
+    reduce_fn: ReduceFn | None = None,
+) -> tf.Tensor:
     """Data-dependent initialization of every ActNorm in a flow, in one pass.
 
     `data` is run through the flow in the data-to-latent direction; each

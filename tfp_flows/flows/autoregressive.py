@@ -14,28 +14,37 @@ context=c)`; there are no per-bijector keyword dictionaries.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
+from typing import overload
 
 import numpy as np
 import tensorflow as tf
-import tensorflow_probability as tfp
 from tensorflow_probability import bijectors as tfb
+from tensorflow_probability import distributions as tfd
 
 from tfp_flows.bijectors._spline import num_spline_params
 from tfp_flows.bijectors.act_norm import ActNorm
-from tfp_flows.bijectors.maf import IAF, MAF
-from tfp_flows.flows._base import base_distribution_or_default, chain_flow
-from tfp_flows.internal.checks import (
-    check_dtype_arg,
-    check_positive_int,
-    check_seed,
-    shape_str,
-)
+from tfp_flows.bijectors.maf import IAF
+from tfp_flows.bijectors.maf import MAF
+from tfp_flows.flows._base import base_distribution_or_default
+from tfp_flows.flows._base import chain_flow
+from tfp_flows.internal.checks import check_dtype_arg
+from tfp_flows.internal.checks import check_positive_int
+from tfp_flows.internal.checks import check_seed
+from tfp_flows.internal.checks import shape_str
 from tfp_flows.internal.flow_distribution import FlowDistribution
+from tfp_flows.internal.keras import keras
 from tfp_flows.internal.keras import keras_layers_of
 from tfp_flows.internal.specs import register_builder
-from tfp_flows.nn.made import MADE, check_hidden_units, made_degrees
-
-tfd = tfp.distributions
+from tfp_flows.internal.types import ActivationLike
+from tfp_flows.internal.types import DTypeLike
+from tfp_flows.internal.types import InputOrder
+from tfp_flows.internal.types import Seed
+from tfp_flows.internal.types import ShapeLike
+from tfp_flows.internal.types import TensorLike
+from tfp_flows.nn.made import MADE
+from tfp_flows.nn.made import check_hidden_units
+from tfp_flows.nn.made import made_degrees
 
 __all__ = ["ConditionalFlow", "iaf", "maf", "mask_ensemble_log_prob"]
 
@@ -55,7 +64,13 @@ class ConditionalFlow(tf.Module):
     """
 
     def __init__(
-        self, distribution, bijectors, context_size: int, name="flow", *, owner=None
+        self,
+        distribution: tfd.Distribution,
+        bijectors: Sequence[tfb.Bijector],
+        context_size: int,
+        name: str = "flow",
+        *,
+        owner: str | None = None,
     ):
         super().__init__(name=name)
         self.distribution = distribution
@@ -69,11 +84,11 @@ class ConditionalFlow(tf.Module):
         return self.distribution.event_shape
 
     @property
-    def keras_layers(self) -> list:
+    def keras_layers(self) -> list[keras.layers.Layer]:
         """The Keras 3 layers holding the flow's weights."""
         return keras_layers_of(self)
 
-    def condition(self, context) -> tfd.TransformedDistribution:
+    def condition(self, context: TensorLike) -> tfd.TransformedDistribution:
         """`p(. | context)` as a `tfd.TransformedDistribution`.
 
         Args:
@@ -110,13 +125,18 @@ class ConditionalFlow(tf.Module):
             name=self.name,
         )
 
-    def log_prob(self, x, context) -> tf.Tensor:
+    def log_prob(self, x: TensorLike, context: TensorLike) -> tf.Tensor:
         """`log p(x | context)`."""
         dist = self.condition(context)
         dist.check_value(x, "log_prob", arg_name="x")
         return dist.log_prob(x)
 
-    def sample(self, sample_shape=(), context=None, seed=None) -> tf.Tensor:
+    def sample(
+        self,
+        sample_shape: ShapeLike = (),
+        context: TensorLike | None = None,
+        seed: Seed = None,
+    ) -> tf.Tensor:
         """Samples of `p(. | context)`; see `condition` for the context shape."""
         return self.condition(context).sample(sample_shape, seed=seed)
 
@@ -210,7 +230,7 @@ def _autoregressive_flow(
     dtype = check_dtype_arg(dtype, owner)
     rng = np.random.default_rng(seed)
     if permutation == "reverse":
-        perms = [np.arange(d)[::-1]] * (k - 1)
+        perms: list[Any] = [np.arange(d)[::-1]] * (k - 1)  # arrays, or all None
     elif permutation == "random":
         perms = [rng.permutation(d) for _ in range(k - 1)]
     elif permutation is None:
@@ -268,6 +288,84 @@ def _autoregressive_flow(
     return chain_flow(base_distribution, bijectors, owner=owner, name=name)
 
 
+@overload
+def maf(
+    event_size: int,
+    *,
+    num_layers: int = ...,
+    hidden_units: Sequence[int] = ...,
+    transform: str = ...,
+    permutation: str | None = ...,
+    actnorm: bool = ...,
+    base_distribution: tfd.Distribution | None = ...,
+    context_size: None = ...,
+    activation: ActivationLike = ...,
+    direct_connections: bool = ...,
+    input_order: InputOrder = ...,
+    hidden_degrees: str = ...,
+    num_masks: int = ...,
+    log_scale_bound: float | None = ...,
+    num_bins: int = ...,
+    spline_bound: float = ...,
+    seed: int = ...,
+    dtype: DTypeLike = ...,
+    validate_args: bool = ...,
+    name: str = ...,
+) -> tfd.TransformedDistribution: ...
+
+
+@overload
+def maf(
+    event_size: int,
+    *,
+    num_layers: int = ...,
+    hidden_units: Sequence[int] = ...,
+    transform: str = ...,
+    permutation: str | None = ...,
+    actnorm: bool = ...,
+    base_distribution: tfd.Distribution | None = ...,
+    context_size: int,
+    activation: ActivationLike = ...,
+    direct_connections: bool = ...,
+    input_order: InputOrder = ...,
+    hidden_degrees: str = ...,
+    num_masks: int = ...,
+    log_scale_bound: float | None = ...,
+    num_bins: int = ...,
+    spline_bound: float = ...,
+    seed: int = ...,
+    dtype: DTypeLike = ...,
+    validate_args: bool = ...,
+    name: str = ...,
+) -> ConditionalFlow: ...
+
+
+@overload
+def maf(
+    event_size: int,
+    *,
+    num_layers: int = ...,
+    hidden_units: Sequence[int] = ...,
+    transform: str = ...,
+    permutation: str | None = ...,
+    actnorm: bool = ...,
+    base_distribution: tfd.Distribution | None = ...,
+    context_size: int | None = ...,
+    activation: ActivationLike = ...,
+    direct_connections: bool = ...,
+    input_order: InputOrder = ...,
+    hidden_degrees: str = ...,
+    num_masks: int = ...,
+    log_scale_bound: float | None = ...,
+    num_bins: int = ...,
+    spline_bound: float = ...,
+    seed: int = ...,
+    dtype: DTypeLike = ...,
+    validate_args: bool = ...,
+    name: str = ...,
+) -> tfd.TransformedDistribution | ConditionalFlow: ...
+
+
 @register_builder("maf")
 def maf(
     event_size: int,
@@ -277,21 +375,21 @@ def maf(
     transform: str = "affine",
     permutation: str | None = "reverse",
     actnorm: bool = False,
-    base_distribution=None,
+    base_distribution: tfd.Distribution | None = None,
     context_size: int | None = None,
-    activation="relu",
+    activation: ActivationLike = "relu",
     direct_connections: bool = False,
-    input_order="left-to-right",
+    input_order: InputOrder = "left-to-right",
     hidden_degrees: str = "equal",
     num_masks: int = 1,
     log_scale_bound: float | None = 5.0,
     num_bins: int = 8,
     spline_bound: float = 3.0,
     seed: int = 0,
-    dtype=tf.float32,
+    dtype: DTypeLike = tf.float32,
     validate_args: bool = False,
     name: str = "maf",
-):
+) -> tfd.TransformedDistribution | ConditionalFlow:
     """A masked autoregressive flow: `num_layers` MAF layers on a base.
 
     `log_prob` costs one MADE pass per layer; `sample` `D` passes per layer.
@@ -348,6 +446,84 @@ def maf(
     return _autoregressive_flow(MAF, "maf", **dict(locals()))
 
 
+@overload
+def iaf(
+    event_size: int,
+    *,
+    num_layers: int = ...,
+    hidden_units: Sequence[int] = ...,
+    transform: str = ...,
+    permutation: str | None = ...,
+    actnorm: bool = ...,
+    base_distribution: tfd.Distribution | None = ...,
+    context_size: None = ...,
+    activation: ActivationLike = ...,
+    direct_connections: bool = ...,
+    input_order: InputOrder = ...,
+    hidden_degrees: str = ...,
+    num_masks: int = ...,
+    log_scale_bound: float | None = ...,
+    num_bins: int = ...,
+    spline_bound: float = ...,
+    seed: int = ...,
+    dtype: DTypeLike = ...,
+    validate_args: bool = ...,
+    name: str = ...,
+) -> tfd.TransformedDistribution: ...
+
+
+@overload
+def iaf(
+    event_size: int,
+    *,
+    num_layers: int = ...,
+    hidden_units: Sequence[int] = ...,
+    transform: str = ...,
+    permutation: str | None = ...,
+    actnorm: bool = ...,
+    base_distribution: tfd.Distribution | None = ...,
+    context_size: int,
+    activation: ActivationLike = ...,
+    direct_connections: bool = ...,
+    input_order: InputOrder = ...,
+    hidden_degrees: str = ...,
+    num_masks: int = ...,
+    log_scale_bound: float | None = ...,
+    num_bins: int = ...,
+    spline_bound: float = ...,
+    seed: int = ...,
+    dtype: DTypeLike = ...,
+    validate_args: bool = ...,
+    name: str = ...,
+) -> ConditionalFlow: ...
+
+
+@overload
+def iaf(
+    event_size: int,
+    *,
+    num_layers: int = ...,
+    hidden_units: Sequence[int] = ...,
+    transform: str = ...,
+    permutation: str | None = ...,
+    actnorm: bool = ...,
+    base_distribution: tfd.Distribution | None = ...,
+    context_size: int | None = ...,
+    activation: ActivationLike = ...,
+    direct_connections: bool = ...,
+    input_order: InputOrder = ...,
+    hidden_degrees: str = ...,
+    num_masks: int = ...,
+    log_scale_bound: float | None = ...,
+    num_bins: int = ...,
+    spline_bound: float = ...,
+    seed: int = ...,
+    dtype: DTypeLike = ...,
+    validate_args: bool = ...,
+    name: str = ...,
+) -> tfd.TransformedDistribution | ConditionalFlow: ...
+
+
 @register_builder("iaf")
 def iaf(
     event_size: int,
@@ -357,21 +533,21 @@ def iaf(
     transform: str = "gated",
     permutation: str | None = "reverse",
     actnorm: bool = False,
-    base_distribution=None,
+    base_distribution: tfd.Distribution | None = None,
     context_size: int | None = None,
-    activation="relu",
+    activation: ActivationLike = "relu",
     direct_connections: bool = False,
-    input_order="left-to-right",
+    input_order: InputOrder = "left-to-right",
     hidden_degrees: str = "equal",
     num_masks: int = 1,
     log_scale_bound: float | None = 5.0,
     num_bins: int = 8,
     spline_bound: float = 3.0,
     seed: int = 0,
-    dtype=tf.float32,
+    dtype: DTypeLike = tf.float32,
     validate_args: bool = False,
     name: str = "iaf",
-):
+) -> tfd.TransformedDistribution | ConditionalFlow:
     """An inverse autoregressive flow: `num_layers` IAF layers on a base.
 
     `sample` (and `log_prob` of its own samples through the cache) costs one
@@ -403,7 +579,12 @@ def iaf(
     return _autoregressive_flow(IAF, "iaf", **dict(locals()))
 
 
-def mask_ensemble_log_prob(flow, x, *, context=None) -> tf.Tensor:
+def mask_ensemble_log_prob(
+    flow: tfd.Distribution | ConditionalFlow,
+    x: TensorLike,
+    *,
+    context: TensorLike | None = None,
+) -> tf.Tensor:
     """MADE's ensemble: `log (1/K) sum_k p_k(x)` over the K mask sets.
 
     Every MADE in `flow` must have the same `num_masks` K; mask set `k` is

@@ -9,17 +9,19 @@ coupling on the data side. `tfp_flows.flows.realnvp` is the image version.
 
 from __future__ import annotations
 
+from typing import Any
+
 import tensorflow as tf
-import tensorflow_probability as tfp
+from tensorflow_probability import distributions as tfd
 
 from tfp_flows.bijectors.act_norm import ActNorm
 from tfp_flows.bijectors.affine_coupling import AffineCoupling
 from tfp_flows.bijectors.spline_coupling import SplineCoupling
-from tfp_flows.flows._base import base_distribution_or_default, chain_flow
+from tfp_flows.flows._base import base_distribution_or_default
+from tfp_flows.flows._base import chain_flow
 from tfp_flows.internal import checks
 from tfp_flows.internal.specs import register_builder
-
-tfd = tfp.distributions
+from tfp_flows.internal.types import DTypeLike
 
 __all__ = ["coupling_flow"]
 
@@ -37,9 +39,9 @@ def coupling_flow(
     num_bins: int = 8,
     spline_bound: float = 3.0,
     actnorm: bool = False,
-    base_distribution=None,
+    base_distribution: tfd.Distribution | None = None,
     seed: int = 0,
-    dtype=tf.float32,
+    dtype: DTypeLike = tf.float32,
     validate_args: bool = False,
     name: str = "coupling_flow",
 ) -> tfd.TransformedDistribution:
@@ -134,7 +136,10 @@ def coupling_flow(
     base_distribution, _ = base_distribution_or_default(
         base_distribution, [d], dtype, owner
     )
-    cls, extra = AffineCoupling, {}
+    # Both classes take the same arguments; the spline's two extra ones go in
+    # `extra` (typed loosely: mypy cannot match a dict to named parameters).
+    cls: type[AffineCoupling] = AffineCoupling
+    extra: dict[str, Any] = {}
     if transform == "spline":
         cls, extra = SplineCoupling, {"num_bins": num_bins, "bound": spline_bound}
     bijectors = []  # forward (base -> data) order

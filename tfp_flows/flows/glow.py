@@ -4,27 +4,41 @@ All these functions return a `tfd.TransformedDistribution` over `[H, W, C]`
 images whose base is a standard normal and whose bijector is a `MultiScale`.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable
+from collections.abc import Sequence
+
 import tensorflow as tf
-import tensorflow_probability as tfp
+from tensorflow_probability import bijectors as tfb
+from tensorflow_probability import distributions as tfd
 
 from tfp_flows.bijectors.act_norm import ActNorm
 from tfp_flows.bijectors.affine_coupling import AffineCoupling
 from tfp_flows.bijectors.glow_step import GlowStep
-from tfp_flows.bijectors.multi_scale import Level, MultiScale
+from tfp_flows.bijectors.multi_scale import Level
+from tfp_flows.bijectors.multi_scale import MultiScale
 from tfp_flows.flows._base import standard_normal
 from tfp_flows.internal import checks
 from tfp_flows.internal.flow_distribution import FlowDistribution
 from tfp_flows.internal.specs import register_builder
-
-tfd = tfp.distributions
+from tfp_flows.internal.types import DTypeLike
+from tfp_flows.internal.types import Seed
+from tfp_flows.internal.types import ShapeLike
+from tfp_flows.internal.types import TensorLike
 
 __all__ = ["glow", "realnvp", "sample_with_temperature"]
 
 
-def _check_image_shape(event_shape, num_levels, owner, squeezes):
+def _check_image_shape(
+    event_shape: Sequence[int],
+    num_levels: int,
+    owner: str,
+    squeezes: Callable[[int], int],
+) -> tuple[list[int], int]:
     h, w, c = checks.check_image_shape(event_shape, "event_shape", owner)
     num_levels = checks.check_positive_int(num_levels, "num_levels", owner)
-    factor = 2**squeezes(num_levels)
+    factor = 2 ** squeezes(num_levels)
     if h % factor or w % factor:
         raise ValueError(
             f"{owner}: argument `event_shape` {[h, w, c]} has height/width not "
@@ -35,7 +49,7 @@ def _check_image_shape(event_shape, num_levels, owner, squeezes):
 
 @register_builder("glow")
 def glow(
-    event_shape=(8, 8, 1),
+    event_shape: Sequence[int] = (8, 8, 1),
     *,
     num_levels: int = 2,
     num_steps: int = 4,
@@ -44,10 +58,10 @@ def glow(
     additive: bool = False,
     learn_top: bool = True,
     seed: int = 0,
-    dtype=tf.float32,
+    dtype: DTypeLike = tf.float32,
     validate_args: bool = False,
     name: str = "glow",
-):
+) -> tfd.TransformedDistribution:
     """Glow (Kingma & Dhariwal 2018): L levels of [squeeze, K GlowSteps, split].
 
     Args:
@@ -81,7 +95,9 @@ def glow(
     TensorShape([3])
     """
     owner = "glow"
-    (h, w, c), num_levels = _check_image_shape(event_shape, num_levels, owner, lambda n: n)
+    (h, w, c), num_levels = _check_image_shape(
+        event_shape, num_levels, owner, lambda n: n
+    )
     num_steps = checks.check_positive_int(num_steps, "num_steps", owner)
     hidden_units = checks.check_positive_int(hidden_units, "hidden_units", owner)
     seed = checks.check_seed(seed, owner)
@@ -107,7 +123,11 @@ def glow(
         if i < num_levels - 1:
             channels //= 2  # the kept half (MultiScale keeps the first C // 2)
     bijector = MultiScale(
-        [h, w, c], levels, learn_top=learn_top, dtype=dtype, validate_args=validate_args,
+        [h, w, c],
+        levels,
+        learn_top=learn_top,
+        dtype=dtype,
+        validate_args=validate_args,
         name=name,
     )
     return FlowDistribution(
@@ -117,7 +137,7 @@ def glow(
 
 @register_builder("realnvp")
 def realnvp(
-    event_shape=(8, 8, 1),
+    event_shape: Sequence[int] = (8, 8, 1),
     *,
     num_levels: int = 2,
     num_couplings: int = 3,
@@ -125,10 +145,10 @@ def realnvp(
     act_norm: bool = True,
     learn_top: bool = True,
     seed: int = 0,
-    dtype=tf.float32,
+    dtype: DTypeLike = tf.float32,
     validate_args: bool = False,
     name: str = "realnvp",
-):
+) -> tfd.TransformedDistribution:
     """RealNVP's multi-scale flow (Dinh et al. 2017, section 3.6).
 
     Each level but the last: `num_couplings` checkerboard couplings with
@@ -160,18 +180,29 @@ def realnvp(
     dtype = checks.check_dtype_arg(dtype, owner)
     counter = [0]
 
-    def couplings(channels, mask, count, tag):
-        parts = []
+    def couplings(channels: int, mask: str, count: int, tag: str) -> list[tfb.Bijector]:
+        parts: list[tfb.Bijector] = []
         for k in range(count):
             counter[0] += 1
             if act_norm:
-                parts.append(ActNorm(channels, dtype=dtype, validate_args=validate_args,
-                                     name=f"{name}_{tag}{k}_act_norm"))
+                parts.append(
+                    ActNorm(
+                        channels,
+                        dtype=dtype,
+                        validate_args=validate_args,
+                        name=f"{name}_{tag}{k}_act_norm",
+                    )
+                )
             parts.append(
                 AffineCoupling(
-                    channels, mask=mask, parity=k % 2, hidden_units=hidden_units,
-                    seed=seed * 7919 + counter[0], dtype=dtype,
-                    validate_args=validate_args, name=f"{name}_{tag}{k}",
+                    channels,
+                    mask=mask,
+                    parity=k % 2,
+                    hidden_units=hidden_units,
+                    seed=seed * 7919 + counter[0],
+                    dtype=dtype,
+                    validate_args=validate_args,
+                    name=f"{name}_{tag}{k}",
                 )
             )
         return parts
@@ -189,7 +220,11 @@ def realnvp(
             pre = couplings(channels, "checkerboard", 4, f"l{i}_cb")
             levels.append(Level(pre_steps=pre, squeeze=False, steps=(), split=False))
     bijector = MultiScale(
-        [h, w, c], levels, learn_top=learn_top, dtype=dtype, validate_args=validate_args,
+        [h, w, c],
+        levels,
+        learn_top=learn_top,
+        dtype=dtype,
+        validate_args=validate_args,
         name=name,
     )
     return FlowDistribution(
@@ -197,7 +232,13 @@ def realnvp(
     )
 
 
-def sample_with_temperature(flow, sample_shape=(), *, temperature=1.0, seed=None):
+def sample_with_temperature(
+    flow: tfd.TransformedDistribution,
+    sample_shape: ShapeLike = (),
+    *,
+    temperature: float | TensorLike = 1.0,
+    seed: Seed = None,
+) -> tf.Tensor:
     """Samples `flow.bijector.forward(temperature * eps)`, `eps ~ base`.
 
     Glow's temperature T < 1 trades diversity for quality (section 5.3).

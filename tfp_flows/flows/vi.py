@@ -14,18 +14,24 @@ from collections.abc import Callable
 
 import numpy as np
 import tensorflow as tf
-import tensorflow_probability as tfp
+from tensorflow_probability import distributions as tfd
 
 from tfp_flows.bijectors.planar import PlanarFlow
 from tfp_flows.bijectors.radial import RadialFlow
 from tfp_flows.bijectors.sylvester import SylvesterFlow
-from tfp_flows.flows._base import base_distribution_or_default, chain_flow
+from tfp_flows.flows._base import base_distribution_or_default
+from tfp_flows.flows._base import chain_flow
 from tfp_flows.internal import checks
-from tfp_flows.internal.checks import check_positive_int, shape_str
-from tfp_flows.internal.keras import keras, keras_layers_of
+from tfp_flows.internal.checks import check_positive_int
+from tfp_flows.internal.checks import shape_str
+from tfp_flows.internal.keras import keras
+from tfp_flows.internal.keras import keras_layers_of
 from tfp_flows.internal.specs import register_builder
+from tfp_flows.internal.types import DTypeLike
+from tfp_flows.internal.types import TensorLike
 
-tfd = tfp.distributions
+#: An unnormalized negative log-density `U`: samples `[..., 2]` -> `[...]`.
+Energy = Callable[[tf.Tensor], tf.Tensor]
 
 __all__ = [
     "ENERGIES",
@@ -64,9 +70,9 @@ def planar_flow(
     *,
     num_layers: int = 8,
     activation: str = "tanh",
-    base_distribution=None,
+    base_distribution: tfd.Distribution | None = None,
     seed: int = 0,
-    dtype=tf.float32,
+    dtype: DTypeLike = tf.float32,
 ) -> tfd.TransformedDistribution:
     """`num_layers` `PlanarFlow` steps on a standard normal (or given) base.
 
@@ -94,9 +100,9 @@ def radial_flow(
     event_size: int,
     *,
     num_layers: int = 8,
-    base_distribution=None,
+    base_distribution: tfd.Distribution | None = None,
     seed: int = 0,
-    dtype=tf.float32,
+    dtype: DTypeLike = tf.float32,
 ) -> tfd.TransformedDistribution:
     """`num_layers` `RadialFlow` steps on a standard normal (or given) base.
 
@@ -123,9 +129,9 @@ def sylvester_flow(
     *,
     num_layers: int = 4,
     num_householder: int | None = None,
-    base_distribution=None,
+    base_distribution: tfd.Distribution | None = None,
     seed: int = 0,
-    dtype=tf.float32,
+    dtype: DTypeLike = tf.float32,
 ) -> tfd.TransformedDistribution:
     """`num_layers` Householder `SylvesterFlow` steps on a standard normal base.
 
@@ -176,7 +182,7 @@ def _wall(z1):
     return 0.5 * tf.square(tf.nn.relu(tf.abs(z1) - 4.0) / 0.2)
 
 
-def energy_u1(z) -> tf.Tensor:
+def energy_u1(z: TensorLike) -> tf.Tensor:
     """U1 of Rezende & Mohamed (2015), table 1: a ring with two modes.
 
     `U1(z) = 1/2 ((||z|| - 2) / 0.4)^2
@@ -194,13 +200,13 @@ def energy_u1(z) -> tf.Tensor:
     return ring - modes
 
 
-def energy_u2(z) -> tf.Tensor:
+def energy_u2(z: TensorLike) -> tf.Tensor:
     """U2: `1/2 ((z2 - w1(z)) / 0.4)^2`, `w1 = sin(2 pi z1 / 4)` (+ the wall)."""
     _, z1, z2 = _check_2d(z, "energy_u2")
     return 0.5 * tf.square((z2 - _w1(z1)) / 0.4) + _wall(z1)
 
 
-def energy_u3(z) -> tf.Tensor:
+def energy_u3(z: TensorLike) -> tf.Tensor:
     """U3: `-log(e^{-1/2 ((z2 - w1)/0.35)^2} + e^{-1/2 ((z2 - w1 + w2)/0.35)^2})`.
 
     `w2(z) = 3 exp(-1/2 ((z1 - 1) / 0.6)^2)` (+ the wall beyond |z1| = 4).
@@ -211,7 +217,7 @@ def energy_u3(z) -> tf.Tensor:
     return -tf.reduce_logsumexp(tf.stack([a, b], -1), axis=-1) + _wall(z1)
 
 
-def energy_u4(z) -> tf.Tensor:
+def energy_u4(z: TensorLike) -> tf.Tensor:
     """U4: `-log(e^{-1/2 ((z2 - w1)/0.4)^2} + e^{-1/2 ((z2 - w1 + w3)/0.35)^2})`.
 
     `w3(z) = 3 sigmoid((z1 - 1) / 0.3)` (+ the wall beyond |z1| = 4).
@@ -222,7 +228,7 @@ def energy_u4(z) -> tf.Tensor:
     return -tf.reduce_logsumexp(tf.stack([a, b], -1), axis=-1) + _wall(z1)
 
 
-ENERGIES: dict[str, Callable] = {
+ENERGIES: dict[str, Energy] = {
     "U1": energy_u1,
     "U2": energy_u2,
     "U3": energy_u3,
@@ -231,7 +237,7 @@ ENERGIES: dict[str, Callable] = {
 
 
 def log_normalizer_on_grid(
-    energy: Callable, *, limit: float = 6.0, num_points: int = 801
+    energy: Energy, *, limit: float = 6.0, num_points: int = 801
 ) -> float:
     """`log Z = log integral exp(-U(z)) dz` on `[-limit, limit]^2` (float64 grid).
 
@@ -256,8 +262,13 @@ def log_normalizer_on_grid(
 
 # -- fitting -------------------------------------------------------------------
 def reverse_kl_estimate(
-    flow, energy: Callable, log_z: float, *, num_samples: int = 20000, seed: int = 0
-) -> dict:
+    flow: tfd.Distribution,
+    energy: Energy,
+    log_z: float,
+    *,
+    num_samples: int = 20000,
+    seed: int = 0,
+) -> dict[str, float]:
     """Monte Carlo `ELBO = -E_q[log q(z) + U(z)]` and `KL(q || p) = log Z - ELBO`.
 
     Returns:
@@ -324,8 +335,8 @@ class _AnnealThenCosine(keras.optimizers.schedules.LearningRateSchedule):
 
 
 def fit_reverse_kl(
-    flow,
-    energy: Callable,
+    flow: tfd.Distribution,
+    energy: Energy,
     *,
     num_steps: int = 2000,
     batch_size: int = 256,

@@ -10,6 +10,8 @@ subclass checks those at the call, naming the argument, and is otherwise
 TFP's class unchanged (same base, same parameters, caching and copying).
 """
 
+from typing import Any
+
 import tensorflow as tf
 from tensorflow_probability.python.distributions.transformed_distribution import (
     _TransformedDistribution,
@@ -115,7 +117,7 @@ class FlowDistribution(_TransformedDistribution):
         alias = None if arg_name == "data" else "`y` of the flow's bijector"
         dtype = tf.as_dtype(self.dtype)
         checks.check_no_integer_values(value, arg_name, owner, dtype, alias=alias)
-        got = getattr(value, "dtype", None)
+        got: Any = getattr(value, "dtype", None)
         if isinstance(value, (tf.Tensor, tf.Variable)) and got != dtype:
             raise ValueError(
                 f"{owner}: argument `{arg_name}` has dtype {got.name}, but this flow's "

@@ -3,20 +3,26 @@ rebuilt from JSON (Keras `get_config`/`from_config`, `.keras` files) with no
 pickled code and no lambdas.
 """
 
+from __future__ import annotations
+
 import functools
 import inspect
 import json
+from collections.abc import Callable
+from typing import Any
+from typing import ParamSpec
+from typing import TypeVar
 
 import numpy as np
 import tensorflow as tf
 
 __all__ = ["build_from_spec", "register_builder", "spec_of"]
 
-_BUILDERS = {}
+_BUILDERS: dict[str, Callable[..., Any]] = {}
 _ATTR = "_tfp_flows_spec_json"
 
 
-def _to_json(value, where):
+def _to_json(value: Any, where: str) -> Any:
     if isinstance(value, tf.dtypes.DType):
         return {"dtype": value.name}
     if isinstance(value, (bool, int, float, str)) or value is None:
@@ -34,7 +40,7 @@ def _to_json(value, where):
     raise _NotSerializable(f"argument `{where}` of type {type(value).__name__}")
 
 
-def _from_json(value):
+def _from_json(value: Any) -> Any:
     if isinstance(value, dict) and set(value) == {"dtype"}:
         return tf.as_dtype(value["dtype"])
     if isinstance(value, list):
@@ -46,14 +52,18 @@ class _NotSerializable(Exception):
     pass
 
 
-def register_builder(name):
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def register_builder(name: str) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
     """Decorator: `name` -> builder; results remember their arguments."""
 
-    def wrap(fn):
+    def wrap(fn: Callable[_P, _R]) -> Callable[_P, _R]:
         signature = inspect.signature(fn)
 
         @functools.wraps(fn)
-        def builder(*args, **kwargs):
+        def builder(*args: _P.args, **kwargs: _P.kwargs) -> _R:
             flow = fn(*args, **kwargs)
             bound = signature.bind(*args, **kwargs)
             try:
@@ -70,7 +80,7 @@ def register_builder(name):
     return wrap
 
 
-def spec_of(flow):
+def spec_of(flow: Any) -> str:
     """The JSON spec of a flow made by a registered builder.
 
     Raises:
@@ -94,7 +104,7 @@ def spec_of(flow):
     return spec
 
 
-def build_from_spec(spec):
+def build_from_spec(spec: str | dict[str, Any]) -> Any:
     """Rebuilds a flow from `spec_of(flow)` (a JSON string or dict)."""
     parsed = json.loads(spec) if isinstance(spec, str) else dict(spec)
     name = parsed.get("builder")
@@ -107,7 +117,7 @@ def build_from_spec(spec):
     return _BUILDERS[name](**arguments)
 
 
-def builder_name(flow):
+def builder_name(flow: Any) -> str | None:
     """The registered builder name of a flow, or None."""
     spec = getattr(flow, _ATTR, None)
     return None if spec is None else json.loads(spec)["builder"]

@@ -3,6 +3,8 @@
 import json
 import math
 import time
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -10,7 +12,10 @@ import tensorflow as tf
 from tfp_flows import data as fdata
 from tfp_flows import flows
 from tfp_flows.internal.keras import keras
-from tfp_flows.jobs.common import JobOptions, save_curve_png, save_grid_png, write_metrics
+from tfp_flows.jobs.common import JobOptions
+from tfp_flows.jobs.common import save_curve_png
+from tfp_flows.jobs.common import save_grid_png
+from tfp_flows.jobs.common import write_metrics
 from tfp_flows.layers import FlowModel
 
 __all__ = ["build_flow", "load_trained", "run"]
@@ -26,8 +31,12 @@ FAST = {
 }
 
 
-def build_flow(model, config, seed):
-    builder = {"glow": flows.glow, "realnvp": flows.realnvp}[model]
+def build_flow(model: str, config: dict[str, Any], seed: int) -> Any:
+    builders: dict[str, Callable[..., Any]] = {
+        "glow": flows.glow,
+        "realnvp": flows.realnvp,
+    }
+    builder = builders[model]
     return builder(_EVENT, seed=seed, **config)
 
 
@@ -56,8 +65,10 @@ class _Progress(keras.callbacks.Callback):
         self.train_bpd.append(float(fdata.bits_per_dim(train, 64)))
         self.test_bpd.append(float(self._eval(tf.identity(self.test_x))))
         if self._bar is not None:
-            self._bar.set_postfix(train_bpd=f"{self.train_bpd[-1]:.3f}",
-                                  test_bpd=f"{self.test_bpd[-1]:.3f}")
+            self._bar.set_postfix(
+                train_bpd=f"{self.train_bpd[-1]:.3f}",
+                test_bpd=f"{self.test_bpd[-1]:.3f}",
+            )
             self._bar.update(1)
 
     def on_train_end(self, logs=None):
@@ -65,7 +76,7 @@ class _Progress(keras.callbacks.Callback):
             self._bar.close()
 
 
-def run(opts: JobOptions) -> dict:
+def run(opts: JobOptions) -> dict[str, Any]:
     """Trains, evaluates and saves; returns the metrics it printed."""
     model_name = opts.model
     config = dict((FAST if opts.fast else DEFAULTS)[model_name])
@@ -95,8 +106,11 @@ def run(opts: JobOptions) -> dict:
     model = FlowModel(flow, name=model_name)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=True)
     n_params = int(sum(np.prod(w.shape) for w in model.trainable_weights))
-    print(f"tfp-flows: {model_name} on digits 8x8 (train {len(train)}, test {len(test)}), "
-          f"{n_params} parameters, {epochs} epochs, batch {batch_size}", flush=True)
+    print(
+        f"tfp-flows: {model_name} on digits 8x8 (train {len(train)}, test {len(test)}), "
+        f"{n_params} parameters, {epochs} epochs, batch {batch_size}",
+        flush=True,
+    )
     progress = _Progress(epochs, test_x, opts.progress)
     t0 = time.time()
     model.fit(ds, epochs=epochs, verbose=0, callbacks=[progress])
@@ -104,24 +118,38 @@ def run(opts: JobOptions) -> dict:
 
     test_bpd = progress.test_bpd[-1]
     test_nll = float(-tf.reduce_mean(flow.log_prob(tf.identity(test_x))))
-    print(f"test bits/dim: {test_bpd:.4f}   (test NLL {test_nll:.2f} nats per image "
-          f"in [-0.5, 0.5) scale; training {seconds:.0f} s)", flush=True)
+    print(
+        f"test bits/dim: {test_bpd:.4f}   (test NLL {test_nll:.2f} nats per image "
+        f"in [-0.5, 0.5) scale; training {seconds:.0f} s)",
+        flush=True,
+    )
 
     weights_path = opts.out_path(f"{model_name}.weights.h5")
     model.save_weights(weights_path)
     with open(opts.out_path(f"{model_name}.config.json"), "w") as f:
-        json.dump({"model": model_name, "config": config, "seed": opts.seed}, f, indent=2)
+        json.dump(
+            {"model": model_name, "config": config, "seed": opts.seed}, f, indent=2
+        )
 
     samples = {}
     for t in (1.0, 0.7):
         s = flows.sample_with_temperature(flow, 32, temperature=t, seed=opts.seed)
         samples[t] = np.clip(s.numpy() + 0.5, 0.0, 1.0)
     grid = np.concatenate([samples[1.0], samples[0.7]], axis=0)
-    save_grid_png(grid, opts.out_path("samples.png"), ncols=8, vmin=0, vmax=1,
-                  title=f"{model_name} samples: rows 1-4 T=1.0, rows 5-8 T=0.7")
-    save_curve_png({"train": progress.train_bpd, "test": progress.test_bpd},
-                   opts.out_path("training_curve.png"), ylabel="bits/dim",
-                   title=f"{model_name} on 8x8 digits")
+    save_grid_png(
+        grid,
+        opts.out_path("samples.png"),
+        ncols=8,
+        vmin=0,
+        vmax=1,
+        title=f"{model_name} samples: rows 1-4 T=1.0, rows 5-8 T=0.7",
+    )
+    save_curve_png(
+        {"train": progress.train_bpd, "test": progress.test_bpd},
+        opts.out_path("training_curve.png"),
+        ylabel="bits/dim",
+        title=f"{model_name} on 8x8 digits",
+    )
     metrics = {
         "model": model_name,
         "test_bits_per_dim": test_bpd,
@@ -133,8 +161,11 @@ def run(opts: JobOptions) -> dict:
         "finite_samples": bool(np.all(np.isfinite(grid))),
     }
     write_metrics(opts, metrics)
-    print(f"saved: {weights_path}, samples.png, training_curve.png, metrics.json "
-          f"in {opts.output_dir}/", flush=True)
+    print(
+        f"saved: {weights_path}, samples.png, training_curve.png, metrics.json "
+        f"in {opts.output_dir}/",
+        flush=True,
+    )
     if not math.isfinite(test_bpd):
         raise RuntimeError("training diverged: test bits/dim is not finite")
     return metrics

@@ -9,19 +9,22 @@ metrics.json.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
-from tfp_flows.data.digits import bits_per_dim, dequantize, load_digits
-from tfp_flows.flows.autoregressive import iaf, maf
-from tfp_flows.internal.keras import keras, keras_layers_of
-from tfp_flows.jobs.common import (
-    JobOptions,
-    save_curve_png,
-    save_grid_png,
-    write_metrics,
-)
+from tfp_flows.data.digits import bits_per_dim
+from tfp_flows.data.digits import dequantize
+from tfp_flows.data.digits import load_digits
+from tfp_flows.flows.autoregressive import iaf
+from tfp_flows.flows.autoregressive import maf
+from tfp_flows.internal.keras import keras
+from tfp_flows.internal.keras import keras_layers_of
+from tfp_flows.jobs.common import JobOptions
+from tfp_flows.jobs.common import save_curve_png
+from tfp_flows.jobs.common import save_grid_png
+from tfp_flows.jobs.common import write_metrics
 
 __all__ = ["run"]
 
@@ -35,7 +38,7 @@ class _Weights(keras.Model):
         self.built = True  # the layers are built at construction
 
 
-def run(opts: JobOptions) -> dict:
+def run(opts: JobOptions) -> dict[str, Any]:
     """Trains, evaluates and writes the outputs; returns the metrics."""
     np.random.seed(opts.seed)
     tf.random.set_seed(opts.seed)
@@ -69,7 +72,7 @@ def run(opts: JobOptions) -> dict:
         x = dequantize(test, seed=opts.seed + 1)
         return -float(tf.reduce_mean(log_prob(x)))
 
-    curve = {"train NLL (nats)": [], "test NLL (nats)": []}
+    curve: dict[str, list[float]] = {"train NLL (nats)": [], "test NLL (nats)": []}
     rng = np.random.RandomState(opts.seed)
     start = time.time()
     for epoch in range(epochs):

@@ -11,25 +11,25 @@ from __future__ import annotations
 
 import math
 import time
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
-from tfp_flows.data.digits import NUM_LEVELS, load_digits
+from tfp_flows.data.digits import NUM_LEVELS
+from tfp_flows.data.digits import load_digits
 from tfp_flows.distributions.pixel_rnn import PixelRNNDistribution
 from tfp_flows.internal.keras import keras
-from tfp_flows.jobs.common import (
-    JobOptions,
-    save_curve_png,
-    save_grid_png,
-    write_metrics,
-)
+from tfp_flows.jobs.common import JobOptions
+from tfp_flows.jobs.common import save_curve_png
+from tfp_flows.jobs.common import save_grid_png
+from tfp_flows.jobs.common import write_metrics
 from tfp_flows.nn.pixel_rnn import PixelRNN
 
 __all__ = ["run"]
 
 
-def run(opts: JobOptions) -> dict:
+def run(opts: JobOptions) -> dict[str, Any]:
     """Trains, evaluates and writes the outputs; returns the metrics."""
     np.random.seed(opts.seed)
     tf.random.set_seed(opts.seed)
@@ -41,7 +41,7 @@ def run(opts: JobOptions) -> dict:
     test = load_digits("test").astype("int32")
     if fast:
         train, test = train[:128], test[:64]
-    config = dict(
+    config: dict[str, Any] = dict(
         num_levels=NUM_LEVELS,
         layer_type="diagonal",
         num_layers=1 if fast else 2,

@@ -11,18 +11,18 @@ training curve, and metrics.json.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
 from tfp_flows.data.digits import load_digits
 from tfp_flows.internal.keras import keras
-from tfp_flows.jobs.common import (
-    JobOptions,
-    save_curve_png,
-    save_grid_png,
-    write_metrics,
-)
+from tfp_flows.jobs.common import JobOptions
+from tfp_flows.jobs.common import save_curve_png
+from tfp_flows.jobs.common import save_grid_png
+from tfp_flows.jobs.common import write_metrics
 from tfp_flows.vae import VAE
 
 __all__ = ["binarized_digits", "run", "train_vae"]
@@ -43,12 +43,12 @@ def train_vae(
     batch_size: int = 64,
     seed: int = 0,
     latent_size: int = 8,
-    hidden_units=(128, 128),
+    hidden_units: Sequence[int] = (128, 128),
     learning_rate: float = 1e-3,
     num_samples: int = 1000,
     fast: bool = False,
     verbose: int = 0,
-):
+) -> tuple[VAE, keras.callbacks.History, dict[str, Any]]:
     """Builds, fits and evaluates one VAE; returns `(model, history, metrics)`."""
     keras.utils.set_random_seed(seed)
     train, test = binarized_digits()
@@ -85,7 +85,9 @@ def train_vae(
     return model, history, metrics
 
 
-def run(opts: JobOptions, *, posterior: str = "iaf", num_flow_steps: int = 2) -> dict:
+def run(
+    opts: JobOptions, *, posterior: str = "iaf", num_flow_steps: int = 2
+) -> dict[str, Any]:
     """Trains, evaluates and writes the outputs; returns the metrics."""
     tf.random.set_seed(opts.seed)
     epochs = opts.epochs or (1 if opts.fast else 200)

@@ -6,6 +6,8 @@ posteriors (`tfp_flows.vae`), and `export_saved_model` / `load_flow_model`
 (`tfp_flows.saving`).
 """
 
+from typing import Any
+
 from tfp_flows.layers.callbacks import ActNormInitializer
 from tfp_flows.layers.flow_layers import FlowLogProb
 from tfp_flows.layers.flow_layers import FlowSample
@@ -45,7 +47,7 @@ __all__ = [
 _FROM_SAVING = ("export_saved_model", "load_flow_model")
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> Any:
     if name in _FROM_SAVING:
         from tfp_flows import saving
 
@@ -53,5 +55,5 @@ def __getattr__(name):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def __dir__():
+def __dir__() -> list[str]:
     return sorted(list(globals()) + list(_FROM_SAVING))

@@ -1,9 +1,14 @@
 """Keras callbacks for training flows."""
 
+from __future__ import annotations
+
+from typing import Any
+
 import tensorflow as tf
 
 from tfp_flows.bijectors.act_norm import ActNorm
 from tfp_flows.internal.keras import keras
+from tfp_flows.internal.types import FlowInputs
 
 __all__ = ["ActNormInitializer"]
 
@@ -18,11 +23,11 @@ class ActNormInitializer(keras.callbacks.Callback):
         re-initializes.
     """
 
-    def __init__(self, data):
+    def __init__(self, data: FlowInputs | tf.data.Dataset):
         super().__init__()
         self.data = data
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         acts = [m for m in self.model.flow.submodules if isinstance(m, ActNorm)]
         if acts and all(bool(a.is_initialized) for a in acts):
             return

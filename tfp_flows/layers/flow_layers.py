@@ -6,17 +6,25 @@ track those layers, so a Keras model reports exactly the flow's parameters in
 files, `tf.train.Checkpoint` and SavedModel exports carry them.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
 import tensorflow as tf
 
-from tfp_flows.internal import checks, specs
-from tfp_flows.internal.flow_inputs import (
-    check_flow,
-    check_x_dtype,
-    flow_dtype,
-    is_conditional,
-    split_inputs,
-)
-from tfp_flows.internal.keras import keras, keras_layers_of
+from tfp_flows.internal import checks
+from tfp_flows.internal import specs
+from tfp_flows.internal.flow_inputs import check_flow
+from tfp_flows.internal.flow_inputs import check_x_dtype
+from tfp_flows.internal.flow_inputs import flow_dtype
+from tfp_flows.internal.flow_inputs import is_conditional
+from tfp_flows.internal.flow_inputs import split_inputs
+from tfp_flows.internal.keras import keras
+from tfp_flows.internal.keras import keras_layers_of
+from tfp_flows.internal.types import Flow
+from tfp_flows.internal.types import FlowInputs
+from tfp_flows.internal.types import TensorLike
 
 __all__ = ["FlowLogProb", "FlowSample"]
 
@@ -40,7 +48,13 @@ class FlowLogProb(keras.layers.Layer):
     True
     """
 
-    def __init__(self, flow=None, *, flow_spec=None, **kwargs):
+    def __init__(
+        self,
+        flow: Flow | None = None,
+        *,
+        flow_spec: str | dict[str, Any] | None = None,
+        **kwargs: Any,
+    ):
         super().__init__(**kwargs)
         if flow is None:
             if flow_spec is None:
@@ -53,11 +67,11 @@ class FlowLogProb(keras.layers.Layer):
         self.built = True
 
     @property
-    def flow(self):
+    def flow(self) -> Flow:
         """The wrapped flow (a `tfd.TransformedDistribution` or conditional flow)."""
         return self._flow
 
-    def call(self, inputs):
+    def call(self, inputs: FlowInputs) -> tf.Tensor:
         x, context = split_inputs(self._flow, inputs, "FlowLogProb")
         if x is None:
             raise ValueError(
@@ -75,7 +89,9 @@ class FlowLogProb(keras.layers.Layer):
         ctx_dtype = x.dtype if x.dtype.is_floating else tf.float32
         return self._flow.log_prob(x, context=tf.cast(context, ctx_dtype))
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(
+        self, input_shape: Sequence[Any]
+    ) -> tuple[int | None, ...]:
         if (
             isinstance(input_shape, (list, tuple))
             and input_shape
@@ -84,7 +100,7 @@ class FlowLogProb(keras.layers.Layer):
             input_shape = input_shape[0]
         return tuple(input_shape[: len(input_shape) - len(self._flow.event_shape)])
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config["flow_spec"] = specs.spec_of(self._flow)
         return config
@@ -102,7 +118,13 @@ class FlowSample(keras.layers.Layer):
     """
 
     def __init__(
-        self, flow=None, *, seed=None, temperature=1.0, flow_spec=None, **kwargs
+        self,
+        flow: Flow | None = None,
+        *,
+        seed: int | None = None,
+        temperature: float = 1.0,
+        flow_spec: str | dict[str, Any] | None = None,
+        **kwargs: Any,
     ):
         super().__init__(**kwargs)
         if flow is None:
@@ -121,13 +143,14 @@ class FlowSample(keras.layers.Layer):
         self.built = True
 
     @property
-    def flow(self):
+    def flow(self) -> Flow:
+        """The wrapped flow (a `tfd.TransformedDistribution` or conditional flow)."""
         return self._flow
 
-    def call(self, inputs):
+    def call(self, inputs: TensorLike) -> tf.Tensor:
         n = tf.shape(inputs)[0]
         seed = tf.cast(self.seed_generator.next(), tf.int32)
-        base = getattr(self._flow, "distribution", None)
+        base: Any = getattr(self._flow, "distribution", None)
         dtype = flow_dtype(self._flow)
         if is_conditional(self._flow):
             context = tf.cast(inputs, dtype if dtype.is_floating else tf.float32)
@@ -152,7 +175,7 @@ class FlowSample(keras.layers.Layer):
         eps = base.sample(n, seed=seed) * tf.cast(self.temperature, dtype)
         return self._flow.bijector.forward(eps)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update(
             flow_spec=specs.spec_of(self._flow),

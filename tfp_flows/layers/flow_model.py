@@ -6,14 +6,27 @@
 `tfp_flows.saving.load_flow_model`) rebuilds the same flow.
 """
 
+from __future__ import annotations
+
 import json
+import os
+from typing import Any
 
 import tensorflow as tf
 
-from tfp_flows.flows.act_norm_init import initialize_act_norms, replica_sum
-from tfp_flows.internal import checks, specs
-from tfp_flows.internal.flow_inputs import is_conditional, split_inputs
-from tfp_flows.internal.keras import as_tf_variable, keras
+from tfp_flows.flows.act_norm_init import initialize_act_norms
+from tfp_flows.flows.act_norm_init import replica_sum
+from tfp_flows.internal import checks
+from tfp_flows.internal import specs
+from tfp_flows.internal.flow_inputs import is_conditional
+from tfp_flows.internal.flow_inputs import split_inputs
+from tfp_flows.internal.keras import as_tf_variable
+from tfp_flows.internal.keras import keras
+from tfp_flows.internal.types import Flow
+from tfp_flows.internal.types import FlowInputs
+from tfp_flows.internal.types import Seed
+from tfp_flows.internal.types import ShapeLike
+from tfp_flows.internal.types import TensorLike
 from tfp_flows.layers.flow_layers import FlowLogProb
 
 __all__ = ["FlowModel"]
@@ -46,26 +59,37 @@ class FlowModel(keras.Model):
     2
     """
 
-    def __init__(self, flow=None, *, flow_spec=None, **kwargs):
+    def __init__(
+        self,
+        flow: Flow | None = None,
+        *,
+        flow_spec: str | dict[str, Any] | None = None,
+        **kwargs: Any,
+    ):
         super().__init__(**kwargs)
         self.log_prob_layer = FlowLogProb(flow, flow_spec=flow_spec, name="log_prob")
         self.built = True  # every weight exists already (made by the builder)
 
     @property
-    def flow(self):
+    def flow(self) -> Flow:
         return self.log_prob_layer.flow
 
     @property
-    def builder_name(self):
+    def builder_name(self) -> str | None:
         """The builder that made the flow ('glow', 'maf', ...), or None."""
         return specs.builder_name(self.flow)
 
-    def call(self, inputs):
+    def call(self, inputs: FlowInputs) -> tf.Tensor:
         return self.log_prob_layer(inputs)
 
     def compute_loss(
-        self, x=None, y=None, y_pred=None, sample_weight=None, training=True
-    ):
+        self,
+        x: FlowInputs | None = None,
+        y: TensorLike | None = None,
+        y_pred: tf.Tensor | None = None,
+        sample_weight: TensorLike | None = None,
+        training: bool = True,
+    ) -> tf.Tensor:
         nll = -tf.reduce_mean(y_pred)
         if self.losses:
             nll += tf.add_n(self.losses)
@@ -76,7 +100,7 @@ class FlowModel(keras.Model):
             nll = nll * tf.cast(1.0 / num_replicas, nll.dtype)
         return nll
 
-    def initialize_act_norms(self, data):
+    def initialize_act_norms(self, data: FlowInputs | tf.data.Dataset) -> tf.Tensor:
         """Data-dependent init of every ActNorm from one global batch.
 
         Args:
@@ -119,7 +143,9 @@ class FlowModel(keras.Model):
 
         return strategy.gather(run(batch), axis=0)
 
-    def sample(self, n, *, seed=None, context=None):
+    def sample(
+        self, n: ShapeLike, *, seed: Seed = None, context: TensorLike | None = None
+    ) -> tf.Tensor:
         """`n` samples (per context row for a conditional flow)."""
         n = checks.check_sample_shape(n, "FlowModel.sample", arg_name="n")
         if context is not None:
@@ -131,27 +157,29 @@ class FlowModel(keras.Model):
             return self.flow.sample(n, context=context, seed=seed)
         return self.flow.sample(n, seed=seed)
 
-    def flow_variables_match(self):
+    def flow_variables_match(self) -> bool:
         """True if Keras' weights and the distribution's variables are the same."""
         keras_ids = sorted(id(as_tf_variable(w)) for w in self.trainable_weights)
         tfp_ids = sorted(id(v) for v in self.flow.trainable_variables)
         return keras_ids == tfp_ids
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {"name": self.name, "flow_spec": specs.spec_of(self.flow)}
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict[str, Any]) -> FlowModel:
         config = dict(config)
         config.pop("trainable", None)
         config.pop("dtype", None)
         return cls(**config)
 
-    def build(self, input_shape=None):
+    def build(self, input_shape: Any = None) -> None:
         self.built = True
 
     # Weights files remember which flow wrote them.
-    def save_weights(self, filepath, overwrite=True, **kwargs):
+    def save_weights(
+        self, filepath: str | os.PathLike[str], overwrite: bool = True, **kwargs: Any
+    ) -> None:
         super().save_weights(filepath, overwrite=overwrite, **kwargs)
         if str(filepath).endswith(".h5"):
             import h5py
@@ -159,7 +187,12 @@ class FlowModel(keras.Model):
             with h5py.File(filepath, "a") as f:
                 f.attrs["tfp_flows_spec"] = specs.spec_of(self.flow)
 
-    def load_weights(self, filepath, skip_mismatch=False, **kwargs):
+    def load_weights(
+        self,
+        filepath: str | os.PathLike[str],
+        skip_mismatch: bool = False,
+        **kwargs: Any,
+    ) -> None:
         if str(filepath).endswith(".h5"):
             self._check_weights_file(filepath)
         return super().load_weights(filepath, skip_mismatch=skip_mismatch, **kwargs)

@@ -1,5 +1,7 @@
 """Keras 3 networks that compute a coupling layer's shift and scale."""
 
+from __future__ import annotations
+
 import tensorflow as tf
 
 from tfp_flows.internal.keras import keras
@@ -199,7 +201,7 @@ def dense_coupling_net(
     return net
 
 
-def is_default_coupling_net(net) -> bool:
+def is_default_coupling_net(net: keras.layers.Layer | None) -> bool:
     """True for a network built by `conv_coupling_net` / `dense_coupling_net`.
 
     (A `keras.Sequential` of two ReLU Conv2D/Dense layers and a zero-initialized

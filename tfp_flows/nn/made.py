@@ -24,18 +24,22 @@ arguments `solve_strategy`, `unroll_blocks_up_to` and `full_pass_up_to`.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
-from tfp_flows.internal.checks import (
-    check_float_dtype,
-    check_int_sequence,
-    check_positive_int,
-    check_seed,
-    shape_str,
-)
+from tfp_flows.internal.checks import check_float_dtype
+from tfp_flows.internal.checks import check_int_sequence
+from tfp_flows.internal.checks import check_positive_int
+from tfp_flows.internal.checks import check_seed
+from tfp_flows.internal.checks import shape_str
 from tfp_flows.internal.keras import keras
+from tfp_flows.internal.types import ActivationLike
+from tfp_flows.internal.types import InitializerLike
+from tfp_flows.internal.types import InputOrder
+from tfp_flows.internal.types import LayerDType
+from tfp_flows.internal.types import TensorLike
 from tfp_flows.nn import made_solve
 
 __all__ = ["MADE", "made_degrees", "made_masks"]
@@ -91,7 +95,7 @@ def made_degrees(
     event_size: int,
     hidden_units: Sequence[int],
     *,
-    input_order="left-to-right",
+    input_order: InputOrder = "left-to-right",
     hidden_degrees: str = "equal",
     conditional: bool = False,
     rng: np.random.Generator | None = None,
@@ -264,27 +268,31 @@ class MADE(keras.layers.Layer):
     Distribution Estimation. ICML 2015. https://arxiv.org/abs/1502.03509
     """
 
+    # Keras weights when `direct_connections`, else None (set in `_build_weights`).
+    direct_kernel: Any
+    direct_mask: Any
+
     def __init__(
         self,
         event_size: int,
         *,
         num_params: int = 2,
         hidden_units: Sequence[int] = (64, 64),
-        input_order="left-to-right",
+        input_order: InputOrder = "left-to-right",
         hidden_degrees: str = "equal",
-        activation="relu",
+        activation: ActivationLike = "relu",
         direct_connections: bool = False,
         context_size: int | None = None,
         num_masks: int = 1,
         seed: int = 0,
-        kernel_initializer="glorot_uniform",
-        output_initializer=None,
+        kernel_initializer: InitializerLike = "glorot_uniform",
+        output_initializer: InitializerLike | None = None,
         solve_strategy: str = "auto",
         unroll_blocks_up_to: int = 8,
         full_pass_up_to: int = 16,
-        dtype=None,
+        dtype: LayerDType = None,
         name: str | None = None,
-        **kwargs,
+        **kwargs: Any,
     ):
         super().__init__(name=name, dtype=dtype, **kwargs)
         self.event_size = check_positive_int(event_size, "event_size", "MADE")
@@ -387,12 +395,12 @@ class MADE(keras.layers.Layer):
             # parameter j of dimension d, so each parameter is a contiguous slice.
             output.append(np.tile(masks[-1], [1, p]))
             direct.append(np.tile(dmask, [1, p]))
-        hidden = [
+        hidden_stacked = [
             np.stack([h[i] for h in hidden]) for i in range(len(self.hidden_units))
         ]
         orders = np.stack([np.argsort(deg[0]) for deg in degrees]).astype(np.int32)
         in_deg = np.stack([deg[0] for deg in degrees]).astype(np.int32)
-        return hidden, np.stack(output), np.stack(direct), orders, in_deg
+        return hidden_stacked, np.stack(output), np.stack(direct), orders, in_deg
 
     def _build_weights(self, degrees):
         d, p, k = self.event_size, self.num_params, self.num_masks
@@ -518,7 +526,7 @@ class MADE(keras.layers.Layer):
         self.orders.assign(orders)
         self.input_degrees.assign(in_deg)
 
-    def set_mask_index(self, index) -> None:
+    def set_mask_index(self, index: int | tf.Tensor) -> None:
         """Selects mask set `index` (in `0..num_masks-1`); works in tf.function."""
         if isinstance(index, (int, np.integer)) and not 0 <= index < self.num_masks:
             raise ValueError(
@@ -663,7 +671,9 @@ class MADE(keras.layers.Layer):
             out = out + tf.matmul(x2, direct)
         return out
 
-    def params(self, inputs, context=None) -> list[tf.Tensor]:
+    def params(
+        self, inputs: TensorLike, context: TensorLike | None = None
+    ) -> list[tf.Tensor]:
         """The outputs as a list of `num_params` tensors `[..., D]` (fast path)."""
         x = tf.convert_to_tensor(inputs, dtype_hint=self.variable_dtype)
         context = self._check_inputs(x, context)
@@ -679,15 +689,22 @@ class MADE(keras.layers.Layer):
             for j in range(self.num_params)
         ]
 
-    def call(self, inputs, context=None):
+    def call(self, inputs: TensorLike, context: TensorLike | None = None) -> tf.Tensor:
         """Returns `[..., D, num_params]`."""
         return tf.stack(self.params(inputs, context), axis=-1)
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(
+        self, input_shape: Sequence[int | None]
+    ) -> tuple[int | None, ...]:
         """`input_shape + (num_params,)`."""
         return tuple(input_shape) + (self.num_params,)
 
-    def solve(self, step_fn, known, context=None):
+    def solve(
+        self,
+        step_fn: made_solve.StepFn,
+        known: TensorLike,
+        context: TensorLike | None = None,
+    ) -> tuple[tf.Tensor, tf.Tensor]:
         """Solves `w = step_fn(known, params(w))` one dimension at a time.
 
         The autoregressive (sequential) direction of MAF and IAF: `D` steps
@@ -719,7 +736,7 @@ class MADE(keras.layers.Layer):
             full_pass_up_to=self._full_pass_up_to,
         )
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         """The constructor arguments (Keras serialization)."""
         config = super().get_config()
         order = self._input_order_arg

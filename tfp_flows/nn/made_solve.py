@@ -31,15 +31,25 @@ default `unroll_blocks_up_to=8`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 import numpy as np
 import tensorflow as tf
 from tensorflow.compiler.tf2xla.python import xla
 
 from tfp_flows.internal.checks import in_xla_context
+from tfp_flows.internal.types import TensorLike
 
-__all__ = ["SOLVE_STRATEGIES", "choose_strategy", "solve"]
+if TYPE_CHECKING:  # made.py imports this module
+    from tfp_flows.nn.made import MADE
+
+__all__ = ["SOLVE_STRATEGIES", "StepFn", "choose_strategy", "solve"]
 
 SOLVE_STRATEGIES = ("auto", "blocks", "full", "incremental")
+
+#: `step_fn(known_d, params_d) -> (w_d, log_det_d)` of `MADE.solve`.
+StepFn = Callable[[tf.Tensor, list[tf.Tensor]], tuple[tf.Tensor, tf.Tensor]]
 
 
 # The block solve writes each step's rows in place with `XlaDynamicUpdateSlice`
@@ -127,15 +137,15 @@ def choose_strategy(
 
 
 def solve(
-    made,
-    step_fn,
-    known,
-    context=None,
+    made: MADE,
+    step_fn: StepFn,
+    known: TensorLike,
+    context: TensorLike | None = None,
     *,
     strategy: str = "auto",
     unroll_blocks_up_to: int = 8,
     full_pass_up_to: int = 16,
-):
+) -> tuple[tf.Tensor, tf.Tensor]:
     """Solves `w = step_fn(known, params(w))` one dimension at a time.
 
     Step `t` fills dimension `d = order[t]`, whose parameters depend only on

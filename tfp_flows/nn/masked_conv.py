@@ -18,14 +18,20 @@ shows it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
+import tensorflow as tf
 
 from tfp_flows.internal.keras import keras
 
 __all__ = ["MaskedConv2D", "channel_groups", "pixel_mask"]
 
 
-def channel_groups(num_channels: int, color_channels: int, arg_name: str, owner: str):
+def channel_groups(
+    num_channels: int, color_channels: int, arg_name: str, owner: str
+) -> np.ndarray:
     """Colour group (0..color_channels-1) of each of `num_channels` features.
 
     Args:
@@ -128,11 +134,11 @@ class MaskedConv2D(keras.layers.Conv2D):
     def __init__(
         self,
         filters: int,
-        kernel_size,
+        kernel_size: int | tuple[int, int],
         *,
         mask_type: str = "B",
         color_channels: int = 1,
-        **kwargs,
+        **kwargs: Any,
     ):
         for fixed in ("strides", "padding", "dilation_rate", "groups"):
             if fixed in kwargs:
@@ -155,7 +161,9 @@ class MaskedConv2D(keras.layers.Conv2D):
                 "MaskedConv2D: argument `color_channels` must be an integer >= 1; "
                 f"got {color_channels}."
             )
-        ks = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
+        ks: tuple[int, ...] = (
+            (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
+        )
         ks = tuple(int(k) for k in ks)
         if len(ks) != 2 or any(k < 1 or k % 2 == 0 for k in ks):
             raise ValueError(
@@ -168,9 +176,9 @@ class MaskedConv2D(keras.layers.Conv2D):
         super().__init__(filters, ks, padding="same", **kwargs)
         self.mask_type = mask_type
         self.color_channels = color_channels
-        self.mask = None
+        self.mask: np.ndarray | None = None
 
-    def build(self, input_shape):
+    def build(self, input_shape: Sequence[int | None]) -> None:
         """Creates the sublayers' weights."""
         in_channels = input_shape[-1]
         if in_channels is None:
@@ -189,11 +197,11 @@ class MaskedConv2D(keras.layers.Conv2D):
         )
         super().build(input_shape)
 
-    def masked_kernel(self):
+    def masked_kernel(self) -> tf.Tensor:
         """The kernel times the mask (what the convolution uses)."""
         return self.kernel * self.mask
 
-    def convolution_op(self, inputs, kernel):
+    def convolution_op(self, inputs: tf.Tensor, kernel: tf.Tensor) -> tf.Tensor:
         """Convolution with the masked kernel."""
         if inputs.shape[-1] is not None and self.mask is not None:
             if inputs.shape[-1] != self.mask.shape[2]:
@@ -204,7 +212,7 @@ class MaskedConv2D(keras.layers.Conv2D):
                 )
         return super().convolution_op(inputs, kernel * self.mask)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         """Keras config (for saving)."""
         config = super().get_config()
         for fixed in ("strides", "padding", "dilation_rate", "groups"):

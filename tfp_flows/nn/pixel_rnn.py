@@ -65,19 +65,25 @@ when the length is not static), so training compiles under XLA.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 import tensorflow as tf
 
-from tfp_flows.internal.checks import check_positive_int, shape_str
+from tfp_flows.internal.checks import check_positive_int
+from tfp_flows.internal.checks import shape_str
 from tfp_flows.internal.keras import keras
-from tfp_flows.nn.masked_conv import MaskedConv2D, channel_groups
+from tfp_flows.internal.types import TensorLike
+from tfp_flows.nn.masked_conv import MaskedConv2D
+from tfp_flows.nn.masked_conv import channel_groups
 
 __all__ = ["DiagonalBiLSTM", "PixelRNN", "RowLSTM", "skew", "unskew"]
 
 ops = keras.ops
 
 
-def skew(x):
+def skew(x: TensorLike) -> tf.Tensor:
     """Skews `[B, H, W, D]` to `[B, H, W + H - 1, D]`: row `r` moves right by `r`.
 
     `skew(x)[:, r, s] = x[:, r, s - r]` for `0 <= s - r < W`, else 0. Done by
@@ -99,7 +105,7 @@ def skew(x):
     return tf.reshape(flat, [b, h, w + h - 1, d])
 
 
-def unskew(x, width):
+def unskew(x: TensorLike, width: int) -> tf.Tensor:
     """Inverse of `skew`: `[B, H, width + H - 1, D]` to `[B, H, width, D]`."""
     x = tf.convert_to_tensor(x)
     _, h, s, d = x.shape
@@ -283,7 +289,7 @@ class RowLSTM(keras.layers.Layer):
         context_size: int | None = None,
         seed: int | None = None,
         name: str | None = None,
-        **kwargs,
+        **kwargs: Any,
     ):
         super().__init__(name=name, **kwargs)
         if isinstance(kernel_size, bool) or not isinstance(
@@ -319,23 +325,25 @@ class RowLSTM(keras.layers.Layer):
             self.units, self.context_size, seed, "context_to_state"
         )
 
-    def build(self, input_shape):
+    def build(self, input_shape: Sequence[int | None]) -> None:
         """Creates the sublayers' weights."""
         self.input_to_state.build(input_shape)
         self.state_to_state.build((None, input_shape[2], self.units))
 
-    def context_bias(self, context):
+    def context_bias(self, context: tf.Tensor) -> tf.Tensor | None:
         """`Dense(4h)(context)` `[B, 4h]`, or None for an unconditional layer."""
         if self.context_to_state is None:
             return None
         return self.context_to_state(context)
 
-    def row_step(self, gates_row, h_prev, c_prev):
+    def row_step(
+        self, gates_row: tf.Tensor, h_prev: tf.Tensor, c_prev: tf.Tensor
+    ) -> tuple[tf.Tensor, tf.Tensor]:
         """One row: `gates_row [B, W, 4h]` (input-to-state), previous states."""
         z = gates_row + self.state_to_state(h_prev)
         return _lstm_update(z, c_prev, self.units)
 
-    def call(self, inputs, context=None):
+    def call(self, inputs: tf.Tensor, context: TensorLike | None = None) -> tf.Tensor:
         """Runs the layer (`context [B, C]` for a conditional layer)."""
         if context is not None:
             context = tf.cast(tf.convert_to_tensor(context), self.compute_dtype)
@@ -355,11 +363,13 @@ class RowLSTM(keras.layers.Layer):
         _, (hs, _) = _scan(step, (zeros, zeros), tf.transpose(gates, [1, 0, 2, 3]))
         return tf.transpose(hs, [1, 0, 2, 3])
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(
+        self, input_shape: Sequence[int | None]
+    ) -> tuple[int | None, ...]:
         """Output shape for `input_shape`."""
         return tuple(input_shape[:-1]) + (self.units,)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         """Keras config (for saving): the constructor arguments."""
         config = super().get_config()
         config.update(
@@ -469,7 +479,7 @@ class DiagonalBiLSTM(keras.layers.Layer):
         context_size: int | None = None,
         seed: int | None = None,
         name: str | None = None,
-        **kwargs,
+        **kwargs: Any,
     ):
         super().__init__(name=name, **kwargs)
         self.units = _check_units(units, color_channels, "DiagonalBiLSTM")
@@ -491,12 +501,12 @@ class DiagonalBiLSTM(keras.layers.Layer):
             name="right_to_left",
         )
 
-    def build(self, input_shape):
+    def build(self, input_shape: Sequence[int | None]) -> None:
         """Creates the sublayers' weights."""
         self.left_to_right.build(input_shape)
         self.right_to_left.build(input_shape)
 
-    def call(self, inputs, context=None):
+    def call(self, inputs: tf.Tensor, context: TensorLike | None = None) -> tf.Tensor:
         """Runs the layer (`context [B, C]` for a conditional layer)."""
         if context is not None:
             context = tf.cast(tf.convert_to_tensor(context), self.compute_dtype)
@@ -508,11 +518,13 @@ class DiagonalBiLSTM(keras.layers.Layer):
         backward = tf.pad(backward, [[0, 0], [1, 0], [0, 0], [0, 0]])[:, :-1]
         return forward + backward
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(
+        self, input_shape: Sequence[int | None]
+    ) -> tuple[int | None, ...]:
         """Output shape for `input_shape`."""
         return tuple(input_shape[:-1]) + (self.units,)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         """Keras config (for saving): the constructor arguments."""
         config = super().get_config()
         config.update(
@@ -581,7 +593,7 @@ class PixelRNN(keras.layers.Layer):
 
     def __init__(
         self,
-        image_shape,
+        image_shape: Sequence[int],
         *,
         num_levels: int = 256,
         layer_type: str = "diagonal",
@@ -592,7 +604,7 @@ class PixelRNN(keras.layers.Layer):
         context_size: int | None = None,
         seed: int | None = None,
         name: str | None = None,
-        **kwargs,
+        **kwargs: Any,
     ):
         super().__init__(name=name, **kwargs)
         image_shape = tuple(image_shape)
@@ -635,7 +647,7 @@ class PixelRNN(keras.layers.Layer):
         width2 = 2 * self.hidden_units
         # Distinct initializer seeds: sub-seed `1000 * seed + k`; the LSTMs use
         # offsets 0, 1 of it (see `_initializer`), this layer's convs 2..5.
-        base = None if seed is None else 1000 * self.seed
+        base = None if self.seed is None else 1000 * self.seed
 
         def init(k, offset):
             return _initializer(None if base is None else base + k, offset)
@@ -699,7 +711,7 @@ class PixelRNN(keras.layers.Layer):
         )
         self.build((None,) + self.image_shape)
 
-    def build(self, input_shape):
+    def build(self, input_shape: Sequence[int | None]) -> None:
         """Creates the sublayers' weights."""
         h, w, _ = self.image_shape
         stream = (None, h, w, 2 * self.hidden_units)
@@ -712,17 +724,19 @@ class PixelRNN(keras.layers.Layer):
 
     # -- pieces shared by the parallel pass and the cached sampler ---------
 
-    def normalize(self, images):
+    def normalize(self, images: TensorLike) -> tf.Tensor:
         """Levels `0..num_levels-1` to floats in `[-1, 1]`."""
         x = tf.cast(images, self.compute_dtype)
         return x * (2.0 / (self.num_levels - 1)) - 1.0
 
-    def head(self, stream):
+    def head(self, stream: tf.Tensor) -> tf.Tensor:
         """Two `ReLU -> 1 x 1 mask-B conv` layers: stream to flat logits."""
         hidden = self.hidden_conv(tf.nn.relu(stream))
         return self.logits_conv(tf.nn.relu(hidden))
 
-    def check_images(self, images, arg_name="images", owner="PixelRNN"):
+    def check_images(
+        self, images: tf.Tensor, arg_name: str = "images", owner: str = "PixelRNN"
+    ) -> None:
         """ValueError unless `images` is `[..., H, W, C]` of this model."""
         shape = images.shape
         if shape.rank is not None and (
@@ -740,17 +754,22 @@ class PixelRNN(keras.layers.Layer):
                 f"{shape.as_list()}."
             )
 
-    def check_context(self, context, batch=None, owner="PixelRNN"):
+    def check_context(
+        self,
+        context: tf.Tensor | None,
+        batch: int | None = None,
+        owner: str = "PixelRNN",
+    ) -> None:
         """ValueError unless `context` is None (unconditional) / `[batch, C]`."""
         _check_layer_context(self, context, owner, batch)
 
-    def cast_context(self, context):
+    def cast_context(self, context: TensorLike | None) -> tf.Tensor | None:
         """`context` as a tensor of the compute dtype (None stays None)."""
         if context is None:
             return None
         return tf.cast(tf.convert_to_tensor(context), self.compute_dtype)
 
-    def call(self, images, context=None):
+    def call(self, images: TensorLike, context: TensorLike | None = None) -> tf.Tensor:
         """Runs the layer (`context [B, C]` for a conditional network)."""
         images = tf.convert_to_tensor(images)
         self.check_images(images)
@@ -768,11 +787,13 @@ class PixelRNN(keras.layers.Layer):
             ),
         )
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(
+        self, input_shape: Sequence[int | None]
+    ) -> tuple[int | None, ...]:
         """Output shape for `input_shape`."""
         return tuple(input_shape) + (self.num_logits,)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         """Keras config (for saving)."""
         config = super().get_config()
         config.update(

@@ -1,5 +1,7 @@
 """Load `.keras` files saved from a `FlowModel`, with checked errors."""
 
+from __future__ import annotations
+
 import os
 import zipfile
 
@@ -9,7 +11,9 @@ from tfp_flows.layers.flow_model import FlowModel
 __all__ = ["load_flow_model"]
 
 
-def load_flow_model(filepath, *, expected_builder=None):
+def load_flow_model(
+    filepath: str | os.PathLike[str], *, expected_builder: str | None = None
+) -> FlowModel:
     """Loads a `.keras` file saved from a `FlowModel` (with `safe_mode=True`).
 
     Args:

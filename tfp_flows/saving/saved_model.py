@@ -4,13 +4,23 @@ The export needs no `tfp_flows` code to load: it holds the flow's variables
 and two traced signatures, with a dynamic batch dimension.
 """
 
+from __future__ import annotations
+
+import os
+from typing import TypeVar
+
 import tensorflow as tf
 
 from tfp_flows.internal import checks
-from tfp_flows.internal.flow_inputs import check_flow, flow_dtype, is_conditional
+from tfp_flows.internal.flow_inputs import check_flow
+from tfp_flows.internal.flow_inputs import flow_dtype
+from tfp_flows.internal.flow_inputs import is_conditional
+from tfp_flows.internal.types import Flow
 from tfp_flows.layers.flow_model import FlowModel
 
 __all__ = ["export_saved_model"]
+
+_PathT = TypeVar("_PathT", bound="str | os.PathLike[str]")
 
 
 def _checked_served_input(t, event, arg_name):
@@ -119,7 +129,7 @@ class _Served(tf.Module):
         self.sample = sample
 
 
-def export_saved_model(flow, path):
+def export_saved_model(flow: Flow | FlowModel, path: _PathT) -> _PathT:
     """Exports a flow as a SavedModel with `log_prob(x)` and `sample(n, seed)`.
 
     The export has a dynamic batch dimension, carries the weights (ActNorm's

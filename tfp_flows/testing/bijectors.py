@@ -6,11 +6,16 @@ The same function runs this package's registry of bijectors
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
+from collections.abc import Mapping
+from collections.abc import Sequence
 
 import numpy as np
 import tensorflow as tf
 from tensorflow_probability import bijectors as tfb
+
+from tfp_flows.internal.types import DTypeLike
+from tfp_flows.internal.types import TensorLike
 
 __all__ = ["CHECKS", "OPTIONAL_CHECKS", "check_bijector", "perturb_weights"]
 
@@ -110,8 +115,8 @@ class _Context:
             return
         bad = ~ok
         worst = np.where(bad, np.nan_to_num(diff, nan=np.inf), -1.0)
-        idx = np.unravel_index(int(np.argmax(worst)), a.shape) if a.ndim else ()
-        idx = tuple(int(i) for i in idx)
+        position = np.unravel_index(int(np.argmax(worst)), a.shape) if a.ndim else ()
+        idx = tuple(int(i) for i in position)
 
         def show(t):
             text = np.array2string(t, threshold=8, edgeitems=3, precision=6)
@@ -324,8 +329,10 @@ def _eager_function_xla(c):
                 cause=e,
             )
     for mode, outs in modes.items():
-        for name, e, g in zip(names, eager, outs, strict=True):
-            c.expect_close(f"{name} under {mode} != eager", g, e, names=(mode, "eager"))
+        for name, want, g in zip(names, eager, outs, strict=True):
+            c.expect_close(
+                f"{name} under {mode} != eager", g, want, names=(mode, "eager")
+            )
 
 
 _RUNNERS = {
@@ -387,10 +394,10 @@ def check_bijector(
     event_shape: Sequence[int],
     *,
     checks: Sequence[str] | None = None,
-    dtype=None,
+    dtype: DTypeLike | None = None,
     has_inverse: bool = True,
     num_weights: int | None = None,
-    input_fn: Callable | None = None,
+    input_fn: Callable[[tuple[int, ...], int], TensorLike] | None = None,
     rtol: float | None = None,
     atol: float | None = None,
     tolerances: Mapping[str, Mapping[str, float]] | None = None,
@@ -501,10 +508,11 @@ def check_bijector(
             "check_bijector: argument `event_shape` must be a sequence of "
             f"positive ints (e.g. [4] or [4, 4, 2]); got {event_shape!r}."
         )
-    dtype = tf.as_dtype(dtype) if dtype is not None else _infer_dtype(bijector)
-    if not dtype.is_floating:
+    tf_dtype = tf.as_dtype(dtype) if dtype is not None else _infer_dtype(bijector)
+    if not tf_dtype.is_floating:
         raise ValueError(
-            f"check_bijector: argument `dtype` must be a floating dtype; got {dtype!r}."
+            "check_bijector: argument `dtype` must be a floating dtype; got "
+            f"{tf_dtype!r}."
         )
     if checks is None:
         names = [n for n in CHECKS if has_inverse or n not in _NEED_INVERSE]
@@ -536,11 +544,11 @@ def check_bijector(
     context = _Context(
         bijector,
         [int(s) for s in event_shape],
-        dtype,
+        tf_dtype,
         has_inverse=bool(has_inverse),
         num_weights=num_weights,
         input_fn=input_fn,
-        tolerances=_tolerances(dtype, rtol, atol, tolerances),
+        tolerances=_tolerances(tf_dtype, rtol, atol, tolerances),
     )
     for name in names:
         context.check = name

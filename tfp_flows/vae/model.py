@@ -13,19 +13,22 @@ decoder's and posterior's weights.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
 from tfp_flows.internal import checks
-from tfp_flows.internal.checks import check_positive_int, shape_str
+from tfp_flows.internal.checks import check_positive_int
+from tfp_flows.internal.checks import shape_str
 from tfp_flows.internal.keras import keras
+from tfp_flows.internal.types import Seed
+from tfp_flows.internal.types import TensorLike
 from tfp_flows.nn.made import check_hidden_units
-from tfp_flows.vae.posteriors import (
-    DiagonalGaussianPosterior,
-    IAFPosterior,
-    PlanarPosterior,
-)
+from tfp_flows.vae.posteriors import DiagonalGaussianPosterior
+from tfp_flows.vae.posteriors import FlowPosterior
+from tfp_flows.vae.posteriors import IAFPosterior
+from tfp_flows.vae.posteriors import PlanarPosterior
 
 __all__ = ["POSTERIORS", "VAE", "make_posterior"]
 
@@ -33,7 +36,7 @@ POSTERIORS = ("gaussian", "planar", "iaf")
 _HALF_LOG_2PI = 0.5 * float(np.log(2.0 * np.pi))
 
 
-def _plain(value):
+def _plain(value: Any) -> Any:
     """`value` with sequences as plain lists (JSON for `get_config`)."""
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
@@ -137,7 +140,7 @@ class VAE(keras.Model):
         made_hidden_units: Sequence[int] = (64, 64),
         seed: int = 0,
         name: str | None = None,
-        **kwargs,
+        **kwargs: Any,
     ):
         super().__init__(name=name, **kwargs)
         owner = "VAE"
@@ -218,13 +221,13 @@ class VAE(keras.Model):
         self.noise = keras.random.SeedGenerator(seed)
         self.built = True
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         """Keras config (for saving): the constructor arguments."""
         config = super().get_config()
         config.update({k: _plain(v) for k, v in self._arguments.items()})
         return config
 
-    def _check(self, x):
+    def _check(self, x: TensorLike) -> tf.Tensor:
         x = tf.convert_to_tensor(x)
         if x.shape.rank is not None and (
             x.shape.rank != 2 or x.shape[-1] not in (None, self.data_size)
@@ -235,11 +238,16 @@ class VAE(keras.Model):
             )
         return tf.cast(x, self.compute_dtype)
 
-    def posterior_of(self, x):
+    def posterior_of(self, x: TensorLike) -> FlowPosterior:
         """`q(z | x)`, a `FlowPosterior` with batch shape `[B]`."""
         return self.posterior(self.encoder(self._check(x)))
 
-    def log_weights(self, x, num_samples: int = 1, seed=None):
+    def log_weights(
+        self,
+        x: TensorLike,
+        num_samples: int | tf.Tensor = 1,
+        seed: Seed | keras.random.SeedGenerator = None,
+    ) -> tf.Tensor:
         """`log p(x, z_i) - log q(z_i | x)` for `z_i ~ q(z|x)`: `[num_samples, B]`."""
         if not isinstance(num_samples, (tf.Tensor, tf.Variable)):
             num_samples = check_positive_int(
@@ -261,20 +269,30 @@ class VAE(keras.Model):
         log_pz = tf.reduce_sum(-0.5 * tf.square(z) - _HALF_LOG_2PI, axis=-1)
         return log_px_z + log_pz - log_q
 
-    def call(self, inputs, training=None):
+    def call(self, inputs: TensorLike, training: bool | None = None) -> tf.Tensor:
         """The one-sample ELBO per example, `[B]`."""
         return self.log_weights(inputs, 1)[0]
 
     def compute_loss(
-        self, x=None, y=None, y_pred=None, sample_weight=None, training=True
-    ):
+        self,
+        x: TensorLike | None = None,
+        y: TensorLike | None = None,
+        y_pred: tf.Tensor | None = None,
+        sample_weight: TensorLike | None = None,
+        training: bool = True,
+    ) -> tf.Tensor:
         """Negative mean ELBO (no targets needed)."""
         loss = -tf.reduce_mean(y_pred)
         if self.losses:
             loss += tf.add_n(self.losses)
         return loss
 
-    def importance_weighted(self, x, num_samples: int = 1000, seed=None) -> dict:
+    def importance_weighted(
+        self,
+        x: TensorLike,
+        num_samples: int = 1000,
+        seed: Seed | keras.random.SeedGenerator = None,
+    ) -> dict[str, tf.Tensor]:
         """ELBO and IWAE `log p(x)` estimates from `num_samples` samples per row.
 
         Returns:
@@ -290,8 +308,13 @@ class VAE(keras.Model):
         }
 
     def evaluate_bounds(
-        self, x, *, num_samples: int = 1000, batch_size: int = 20, seed: int = 0
-    ) -> dict:
+        self,
+        x: TensorLike,
+        *,
+        num_samples: int = 1000,
+        batch_size: int = 20,
+        seed: int = 0,
+    ) -> dict[str, float]:
         """Mean test ELBO and IWAE log p(x) (nats) over `x`, compiled, in chunks."""
         owner = "VAE.evaluate_bounds"
         num_samples = check_positive_int(num_samples, "num_samples", owner)
@@ -312,12 +335,12 @@ class VAE(keras.Model):
             "log_px": float(np.mean(np.concatenate(log_px))),
         }
 
-    def reconstruct(self, x, seed=0):
+    def reconstruct(self, x: TensorLike, seed: Seed = 0) -> tf.Tensor:
         """Bernoulli means of `p(x | z)` for one `z ~ q(z | x)`: `[B, data_size]`."""
         z = self.posterior_of(x).sample(seed=seed)
         return tf.sigmoid(self.decoder(z))
 
-    def generate(self, n: int, seed=0):
+    def generate(self, n: int, seed: int = 0) -> tf.Tensor:
         """Bernoulli means of `p(x | z)` for `z ~ N(0, I)`: `[n, data_size]`."""
         n = check_positive_int(n, "n", "VAE.generate", 0)
         seed = checks.check_seed(seed, "VAE.generate")

@@ -16,17 +16,26 @@ returns samples and their log-density from the same forward pass.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
+from tensorflow_probability import bijectors as tfb
 
 from tfp_flows.bijectors.maf import IAF
 from tfp_flows.bijectors.planar import PlanarFlow
 from tfp_flows.internal import checks
-from tfp_flows.internal.checks import check_positive_int, shape_str
+from tfp_flows.internal.checks import check_positive_int
+from tfp_flows.internal.checks import shape_str
 from tfp_flows.internal.keras import keras
-from tfp_flows.nn.made import MADE, check_hidden_units
+from tfp_flows.internal.types import LayerDType
+from tfp_flows.internal.types import Seed
+from tfp_flows.internal.types import ShapeLike
+from tfp_flows.internal.types import TensorLike
+from tfp_flows.nn.made import MADE
+from tfp_flows.nn.made import check_hidden_units
 
 __all__ = [
     "DiagonalGaussianPosterior",
@@ -52,7 +61,13 @@ class FlowPosterior:
         the context broadcast to the samples' batch shape `[..., B, C]`.
     """
 
-    def __init__(self, loc, scale, context, bind_fn):
+    def __init__(
+        self,
+        loc: tf.Tensor,
+        scale: tf.Tensor,
+        context: tf.Tensor | None,
+        bind_fn: Callable[[tf.Tensor | None], Sequence[tfb.Bijector]],
+    ):
         self.loc = loc
         self.scale = scale
         self.context = context
@@ -70,7 +85,11 @@ class FlowPosterior:
         ctx = tf.broadcast_to(self.context, tf.concat([batch_shape, c], 0))
         return self._bind_fn(ctx)
 
-    def sample_and_log_prob(self, sample_shape=(), seed=None):
+    def sample_and_log_prob(
+        self,
+        sample_shape: ShapeLike = (),
+        seed: Seed | keras.random.SeedGenerator = None,
+    ) -> tuple[tf.Tensor, tf.Tensor]:
         """Samples `z` `[*sample_shape, B, D]` and `log q(z|x)` `[*sample_shape, B]`.
 
         One forward pass: each flow step returns its output and log-det together.
@@ -108,11 +127,15 @@ class FlowPosterior:
             log_q -= bij.forward_log_det_jacobian(z_in, event_ndims=1)
         return z, log_q
 
-    def sample(self, sample_shape=(), seed=None):
+    def sample(
+        self,
+        sample_shape: ShapeLike = (),
+        seed: Seed | keras.random.SeedGenerator = None,
+    ) -> tf.Tensor:
         """Samples `[*sample_shape, B, D]`."""
         return self.sample_and_log_prob(sample_shape, seed)[0]
 
-    def log_prob(self, z):
+    def log_prob(self, z: TensorLike) -> tf.Tensor:
         """`log q(z | x)` of given `z` `[..., B, D]` (inverts the flow steps).
 
         Raises:
@@ -181,9 +204,9 @@ class DiagonalGaussianPosterior(keras.layers.Layer):
         feature_size: int,
         context_size: int = 0,
         min_scale: float = 1e-4,
-        dtype=None,
+        dtype: LayerDType = None,
         name: str | None = None,
-        **kwargs,
+        **kwargs: Any,
     ):
         super().__init__(name=name, dtype=dtype, **kwargs)
         owner = self._owner
@@ -200,7 +223,7 @@ class DiagonalGaussianPosterior(keras.layers.Layer):
     def _bijectors(self, context):
         return []
 
-    def call(self, features) -> FlowPosterior:
+    def call(self, features: TensorLike) -> FlowPosterior:
         """Maps encoder features `[B, F]` to a `FlowPosterior`."""
         features = tf.convert_to_tensor(features, dtype_hint=self.compute_dtype)
         f = self.feature_size
@@ -219,7 +242,7 @@ class DiagonalGaussianPosterior(keras.layers.Layer):
         context = out[:, 2 * d :] if c else None
         return FlowPosterior(loc, scale, context, self._bijectors)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         """Constructor arguments."""
         config = super().get_config()
         config.update(
@@ -289,9 +312,9 @@ class IAFPosterior(DiagonalGaussianPosterior):
         hidden_units: Sequence[int] = (64, 64),
         min_scale: float = 1e-4,
         seed: int = 0,
-        dtype=None,
+        dtype: LayerDType = None,
         name: str | None = None,
-        **kwargs,
+        **kwargs: Any,
     ):
         context_size = check_positive_int(context_size, "context_size", self._owner)
         super().__init__(
@@ -327,7 +350,7 @@ class IAFPosterior(DiagonalGaussianPosterior):
     def _bijectors(self, context):
         return [step.with_context(context) for step in self._steps]
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         """Constructor arguments."""
         config = super().get_config()
         config.update(
@@ -373,9 +396,9 @@ class PlanarPosterior(DiagonalGaussianPosterior):
         context_size: int = 16,
         min_scale: float = 1e-4,
         seed: int = 0,
-        dtype=None,
+        dtype: LayerDType = None,
         name: str | None = None,
-        **kwargs,
+        **kwargs: Any,
     ):
         context_size = check_positive_int(context_size, "context_size", self._owner)
         super().__init__(
@@ -404,7 +427,7 @@ class PlanarPosterior(DiagonalGaussianPosterior):
     def _bijectors(self, context):
         return [step.with_context(context) for step in self._steps]
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         """Constructor arguments."""
         config = super().get_config()
         config.update(num_steps=self.num_steps, seed=self.seed)

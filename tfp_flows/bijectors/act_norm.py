@@ -135,7 +135,8 @@ class ActNorm(FusedBijector):
         """Strict mode: raise if `forward`/`inverse` run before `initialize`.
 
         Settable, e.g. for every ActNorm of a flow:
-        `for a in flow.submodules: if isinstance(a, ActNorm): a.require_initialization = True`.
+        `for a in flow.submodules: if isinstance(a, ActNorm):
+        a.require_initialization = True`.
         """
         return self._require_initialization
 

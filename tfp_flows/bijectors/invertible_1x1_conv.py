@@ -167,10 +167,12 @@ class Invertible1x1Conv(FusedBijector):
 
     @property
     def num_channels(self) -> int:
+        """The number of channels `C` of the `[..., H, W, C]` event."""
         return self._num_channels
 
     @property
     def lu_decomposition(self) -> bool:
+        """Whether the kernel is held as `P L (U + diag(s))` (Glow's LU form)."""
         return self._lu
 
     def _lu_factors(self):

@@ -100,7 +100,8 @@ class Squeeze(FusedBijector):
         rank = y.shape.rank
         if rank is not None and rank < 3:
             raise ValueError(
-                f"Squeeze: argument `y` must have rank >= 3; got shape {checks.shape_str(y.shape)}."
+                "Squeeze: argument `y` must have rank >= 3; got shape "
+                f"{checks.shape_str(y.shape)}."
             )
         if y.shape[-1] is not None and y.shape[-1] % 4:
             raise ValueError(

@@ -77,7 +77,7 @@ def check_float_dtype(x, arg_name, owner, dtype=None):
 
 
 def _arg(arg_name, alias=None):
-    """ "`value`" or "`value` (`y` of the flow's bijector)" for messages."""
+    """Formats "`value`" or "`value` (`y` of the flow's bijector)" for messages."""
     return f"`{arg_name}`" + (f" ({alias})" if alias else "")
 
 

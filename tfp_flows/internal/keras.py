@@ -101,4 +101,5 @@ class WeightStore(keras.layers.Layer):
         )
 
     def call(self, inputs):
+        """Identity: the layer only holds weights."""
         return inputs

@@ -1,6 +1,7 @@
-"""Not public API: builders record how they were called, so a flow can be
-rebuilt from JSON (Keras `get_config`/`from_config`, `.keras` files) with no
-pickled code and no lambdas.
+"""Not public API: builders record how they were called.
+
+A flow can so be rebuilt from JSON (Keras `get_config`/`from_config`, `.keras`
+files) with no pickled code and no lambdas.
 """
 
 from __future__ import annotations

@@ -26,7 +26,15 @@ _INSTALL_REQUIRES = [
 ]
 
 _EXTRAS = {
-    "test": ["pytest>=8", "nbclient>=0.10", "nbformat>=5.10", "ipykernel>=6.29"],
+    # tensorboard: `tfp-flows train --tensorboard` and its tests.
+    "test": [
+        "pytest>=8",
+        "nbclient>=0.10",
+        "nbformat>=5.10",
+        "ipykernel>=6.29",
+        "tensorboard==2.21.*",
+    ],
+    "tensorboard": ["tensorboard==2.21.*"],
     "colab": ["jupyter>=1.0", "nbclient>=0.10", "nbformat>=5.10", "ipykernel>=6.29"],
     "bench": ["psutil>=5.9"],
     # The documentation site (`mkdocs build --strict`, run by .ci/run).
@@ -47,7 +55,9 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["tfp_flows", "tfp_flows.*"]),
-    package_data={"tfp_flows": ["py.typed"]},
+    package_data={
+        "tfp_flows": ["py.typed", "data/speech/clip.wav", "data/speech/README.md"]
+    },
     install_requires=_INSTALL_REQUIRES,
     extras_require=_EXTRAS,
     entry_points={"console_scripts": ["tfp-flows=tfp_flows.cli:main"]},

@@ -30,7 +30,15 @@ epoch with the best NLL on a held-out tenth of the training set are kept
 
     python benchmarks/density_quality.py [--part 2d|digits|all] [--steps N]
         [--layers K] [--couplings C] [--hidden H] [--targets ring,checkerboard]
-        [--models MAF,IAF,RealNVP,...] [--seed S] [--bins K] [--spline-bound B]
+        [--models MAF,IAF,RealNVP,FFJORD,...] [--seed S] [--bins K]
+        [--spline-bound B] [--ffjord-hidden H] [--ffjord-layers L]
+        [--ffjord-tol T] [--ffjord-blocks K] [--ffjord-jit] [--quick]
+
+`--models FFJORD` adds the continuous flow (Grathwohl et al. 2019, their 2-D
+setup: one CNF block, dynamics of 3 ConcatSquash layers of 64 tanh units,
+Dormand-Prince with rtol = atol = 1e-5, adjoint gradients), trained on the
+same data, steps, batch and schedule with the Hutchinson (Rademacher) trace
+estimator and scored on the test points with the exact trace.
 """
 
 import argparse
@@ -49,12 +57,14 @@ from tfp_flows.data.digits import bits_per_dim  # noqa: E402
 from tfp_flows.data.digits import dequantize  # noqa: E402
 from tfp_flows.data.digits import load_digits  # noqa: E402
 from tfp_flows.flows import coupling_flow  # noqa: E402
+from tfp_flows.flows import ffjord  # noqa: E402
 from tfp_flows.flows import iaf  # noqa: E402
 from tfp_flows.flows import initialize_act_norms  # noqa: E402
 from tfp_flows.flows import maf  # noqa: E402
 from tfp_flows.flows import mask_ensemble_log_prob  # noqa: E402
 from tfp_flows.internal.keras import keras  # noqa: E402
 from tfp_flows.internal.keras import keras_layers_of  # noqa: E402
+from tfp_flows.layers import FlowLogProb  # noqa: E402
 from tfp_flows.nn.made import MADE  # noqa: E402
 
 
@@ -125,24 +135,53 @@ def make_step(flow, opt, d, clip=None, cycle_masks=False):
 _COMPILED = {}
 
 
-def batched_log_prob(flow, x, size=5000):
+def batched_log_prob(flow, x, size=5000, jit_compile=True):
     """XLA log_prob in chunks; compiled once per flow (the mask index is a
     variable, so switching mask sets needs no retrace)."""
     if id(flow) not in _COMPILED:
         _COMPILED[id(flow)] = tf.function(
             flow.log_prob,
-            jit_compile=True,
+            jit_compile=jit_compile,
             input_signature=[tf.TensorSpec([None, x.shape[1]])],
         )
     lp = _COMPILED[id(flow)]
     return np.concatenate([lp(x[i : i + size]).numpy() for i in range(0, len(x), size)])
 
 
-def fit_2d(flow, x_train, steps, batch, lr, seed=0):
+def make_ffjord_step(flow, opt, d, jit_compile):
+    """One Adam step on the Hutchinson estimate of -mean log p.
+
+    The FFJORD bijector uses its training trace estimator inside a Keras call
+    in training mode (`FlowLogProb(flow)(x, training=True)`, as `model.fit`
+    does); the test NLL (`batched_log_prob`, outside Keras) uses the exact
+    trace.
+    """
+    layer = FlowLogProb(flow)
+    weights = layer.trainable_weights
+
+    @tf.function(jit_compile=jit_compile, input_signature=[tf.TensorSpec([None, d])])
+    def step(x):
+        with tf.GradientTape() as tape:
+            loss = -tf.reduce_mean(layer(x, training=True))
+        grads = tape.gradient(loss, weights)
+        opt.apply_gradients(zip(grads, weights, strict=True))
+        return loss
+
+    return step
+
+
+def _is_ffjord(flow):
+    return any(type(m).__name__ == "FFJORD" for m in flow.submodules)
+
+
+def fit_2d(flow, x_train, steps, batch, lr, seed=0, ffjord_jit=False):
     if any(type(m).__name__ == "ActNorm" for m in flow.submodules):
         initialize_act_norms(flow, x_train[:4096])
     opt = keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(lr, steps))
-    step = make_step(flow, opt, x_train.shape[1])
+    if _is_ffjord(flow):
+        step = make_ffjord_step(flow, opt, x_train.shape[1], ffjord_jit)
+    else:
+        step = make_step(flow, opt, x_train.shape[1])
     rng = np.random.RandomState(seed)
     for _ in range(steps):
         step(x_train[rng.randint(len(x_train), size=batch)])
@@ -217,23 +256,45 @@ def part_2d(args):
                 **spline,
             ),
         ),
+        (  # Grathwohl et al. 2019, 2-D: one block, 3 x 64 units, dopri5.
+            f"FFJORD({args.ffjord_blocks} block, hidden "
+            f"[{args.ffjord_hidden}] x {args.ffjord_layers}, dopri5 tol "
+            f"{args.ffjord_tol:g})",
+            lambda d: ffjord(
+                d,
+                num_blocks=args.ffjord_blocks,
+                hidden_units=[args.ffjord_hidden] * args.ffjord_layers,
+                rtol=args.ffjord_tol,
+                atol=args.ffjord_tol,
+                seed=ms,
+            ),
+        ),
     ]
     wanted = (args.models or "MAF,IAF,RealNVP").split(",")
     models = [m for m in models if m[0].split("(")[0] in wanted]
     rows = []
     for name, target in targets:
         x_train, _ = target(50_000, rng)
-        x_test, logp = target(20_000, rng)
+        x_test, logp = target(2_000 if args.quick else 20_000, rng)
         x_train, x_test = x_train.astype("float32"), x_test.astype("float32")
         entropy = -float(np.mean(logp))
         d = x_train.shape[1]
         for label, make in models:
             start = time.time()
             flow = make(d)
-            fit_2d(flow, x_train, args.steps, args.batch, args.lr, seed=args.seed)
+            fit_2d(
+                flow,
+                x_train,
+                args.steps,
+                args.batch,
+                args.lr,
+                seed=args.seed,
+                ffjord_jit=args.ffjord_jit,
+            )
             secs = time.time() - start
             params = sum(int(np.prod(w.shape)) for w in _weights(flow))
-            lq = batched_log_prob(flow, x_test)
+            jit = args.ffjord_jit or not _is_ffjord(flow)
+            lq = batched_log_prob(flow, x_test, jit_compile=jit)
             nll = -float(np.mean(lq))
             diff = logp - lq  # per-point log p - log q; its mean is the gap
             err = float(np.std(diff) / np.sqrt(len(diff)))
@@ -370,8 +431,8 @@ def main():
     parser.add_argument(
         "--models",
         default="",
-        help="subset of MAF,IAF,RealNVP,IAFgated,MAFspline,IAFspline,RealNVPspline "
-        "(default: MAF,IAF,RealNVP)",
+        help="subset of MAF,IAF,RealNVP,IAFgated,MAFspline,IAFspline,RealNVPspline,"
+        "FFJORD (default: MAF,IAF,RealNVP)",
     )
     parser.add_argument(
         "--seed", type=int, default=0, help="training seed (weights and batches)"
@@ -383,7 +444,30 @@ def main():
     parser.add_argument("--digits-hidden", type=int, default=256)
     parser.add_argument("--digits-lr", type=float, default=1e-3)
     parser.add_argument("--num-masks", type=int, default=8)
+    parser.add_argument("--ffjord-blocks", type=int, default=1)
+    parser.add_argument("--ffjord-hidden", type=int, default=64)
+    parser.add_argument("--ffjord-layers", type=int, default=3)
+    parser.add_argument(
+        "--ffjord-tol", type=float, default=1e-5, help="dopri5 rtol = atol"
+    )
+    parser.add_argument(
+        "--ffjord-jit",
+        action="store_true",
+        help="compile FFJORD's step with XLA (it compiles; the first call takes "
+        "about twice as long and a step is no faster)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run: ring only, 50 steps, batch 128, 2k test points, "
+        "MAF,RealNVP,FFJORD with small networks",
+    )
     args = parser.parse_args()
+    if args.quick:
+        args.part, args.targets, args.steps, args.batch = "2d", "ring", 50, 128
+        args.models = args.models or "MAF,RealNVP,FFJORD"
+        args.layers, args.hidden, args.ffjord_hidden = 2, 16, 16
+        args.ffjord_tol = max(args.ffjord_tol, 1e-3)
     print(machine_line(), flush=True)
     if args.part in ("2d", "all"):
         part_2d(args)

@@ -1,11 +1,14 @@
-"""Digits test NLL: Row LSTM and Diagonal BiLSTM PixelRNN vs tfd.PixelCNN and MADE.
+"""Digits test NLL: Row LSTM and Diagonal BiLSTM PixelRNN, Gated PixelCNN,
+tfd.PixelCNN and MADE.
 
 scikit-learn's 8x8 digits, fixed split (`tfp_flows.data.load_digits`), both
 17 grey levels and binarized. Every model is a discrete distribution over
 the integer pixels, trained with Adam for the same number of steps on the
-same batches, with small parameter budgets: `tfd.PixelCNN` gets the filter
-count whose parameter count is closest to the mean of the two PixelRNNs'
-(MADE cannot go below ~70k weights at 17 levels: it needs >= 63 hidden units
+same batches, with small parameter budgets: `tfd.PixelCNN` and our Gated
+PixelCNN (`tfp_flows.distributions.gated_pixel_cnn`, 5 gated layers: a 7 x 7
+first layer and four 3 x 3 ones, which cover the whole 8 x 8 image) each get
+the filter count whose parameter count is closest to the mean of the two
+PixelRNNs' (MADE cannot go below ~70k weights at 17 levels: it needs >= 63 hidden units
 and 17 logits per pixel from each). Every count is printed.
 
 Same protocol for every model:
@@ -33,6 +36,8 @@ budget, they are not the models' converged likelihoods.
     python benchmarks/pixel_rnn_nll.py [--steps 300] [--batch 64] \
         [--lrs 3e-3 1e-2 3e-2]
 
+`--quick` is the same protocol with 100 steps (for a loaded machine).
+
 With several `--seeds` every model is trained once per seed and learning rate
 (seed `s` sets the initial weights and the batch order), the learning rate is
 chosen on the mean validation NLL over seeds, and the tables report mean +-
@@ -58,6 +63,7 @@ from _common import machine_line  # noqa: E402
 from _common import param_count  # noqa: E402
 
 from tfp_flows.data import load_digits  # noqa: E402
+from tfp_flows.distributions import gated_pixel_cnn  # noqa: E402
 from tfp_flows.distributions import pixel_rnn  # noqa: E402
 from tfp_flows.internal.keras import keras  # noqa: E402
 from tfp_flows.nn import MADE  # noqa: E402
@@ -134,6 +140,41 @@ class PixelRNNImages:
 
     def log_prob(self, images):
         return self.dist.log_prob(images)
+
+
+class GatedPixelCNNImages:
+    """Our Gated PixelCNN (vertical + horizontal stacks, gated activations)."""
+
+    def __init__(self, levels, filters, output_units, num_layers=5, seed=0):
+        self.dist = gated_pixel_cnn(
+            (8, 8, 1),
+            num_levels=levels,
+            num_layers=num_layers,
+            filters=filters,
+            output_units=output_units,
+            seed=seed,
+        )
+        self.trainable_variables = list(self.dist.trainable_variables)
+
+    def log_prob(self, images):
+        return self.dist.log_prob(images)
+
+
+def match_gated_filters(levels, target, output_units, low=1, high=64):
+    """Filter count whose Gated PixelCNN parameter count is closest to `target`."""
+
+    def count(f):
+        return param_count(
+            GatedPixelCNNImages(levels, f, output_units).trainable_variables
+        )
+
+    while high - low > 1:  # the count grows with the filters: bisect
+        mid = (low + high) // 2
+        if count(mid) < target:
+            low = mid
+        else:
+            high = mid
+    return min((low, high), key=lambda f: abs(count(f) - target))
 
 
 def match_pixelcnn_filters(levels, target, init_images, low=1, high=32):
@@ -241,7 +282,7 @@ def split_validation(x, fraction, seed=1234):
     return x[perm[n_val:]], x[perm[:n_val]]
 
 
-MODELS = ("diagonal", "row", "pixelcnn", "made")
+MODELS = ("diagonal", "row", "gated", "pixelcnn", "made")
 
 
 def fmt_lr(lr):
@@ -263,7 +304,15 @@ def main():
     p.add_argument("--datasets", nargs="+", default=["17 levels", "binarized"])
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    p.add_argument(
+        "--gated-filters", type=int, default=None, help="default: match params"
+    )
+    p.add_argument(
+        "--quick", action="store_true", help="100 steps (same protocol otherwise)"
+    )
     a = p.parse_args()
+    if a.quick:
+        a.steps = 100
     wall = time.perf_counter()
     print(machine_line(), flush=True)
     tables = []
@@ -278,19 +327,25 @@ def main():
         def rnn(layer_type, seed, levels=levels):
             return PixelRNNImages(levels, layer_type, a.hidden, a.output_units, seed)
 
+        target = np.mean(
+            [param_count(rnn(lt, 0).trainable_variables) for lt in ("diagonal", "row")]
+        )
         filters = a.pixelcnn_filters
         if filters is None and "pixelcnn" in a.models:
-            target = np.mean(
-                [
-                    param_count(rnn(lt, 0).trainable_variables)
-                    for lt in ("diagonal", "row")
-                ]
-            )
             filters = match_pixelcnn_filters(levels, target, init_images)
+        gated_filters = a.gated_filters
+        if gated_filters is None and "gated" in a.models:
+            gated_filters = match_gated_filters(levels, target, a.output_units)
         made_hidden = a.made_hidden
         makers = {
             "diagonal": ("PixelRNN Diagonal BiLSTM", lambda s: rnn("diagonal", s)),
             "row": ("PixelRNN Row LSTM", lambda s: rnn("row", s)),
+            "gated": (
+                f"Gated PixelCNN ({gated_filters} filters, 5 layers)",
+                lambda s, levels=levels, f=gated_filters: GatedPixelCNNImages(
+                    levels, f, a.output_units, seed=s
+                ),
+            ),
             "pixelcnn": (
                 f"tfd.PixelCNN ({filters} filters)",
                 lambda s, levels=levels, f=filters, x=init_images: PixelCNNImages(
@@ -401,6 +456,14 @@ def main():
                 + ", ".join(f"{d:+.2f}" for d in diff)
                 + f"; mean {np.mean(diff):+.2f} +- {np.std(diff, ddof=1):.2f}; "
                 f"Diagonal better on {int(np.sum(diff < 0))}/{len(diff)} seeds"
+            )
+        if {"gated", "pixelcnn"} <= set(by_key):
+            gated, pcnn = by_key["gated"]["mean"], by_key["pixelcnn"]["mean"]
+            print()
+            print(
+                f"finding: Gated PixelCNN <= tfd.PixelCNN ({gated:.2f} <= "
+                f"{pcnn:.2f}, test NLL at the chosen lr): "
+                f"{'holds' if gated <= pcnn else 'does NOT hold'}"
             )
         if {"diagonal", "row", "pixelcnn"} <= set(by_key):
             diag, row, pcnn = (

@@ -71,6 +71,7 @@ def run_checks(entry, dtype, bij, *checks):
         num_weights=entry.num_weights,
         input_fn=entry.input_fn,
         tolerances=tolerances,
+        context_shape=entry.context_shape,
     )
 
 

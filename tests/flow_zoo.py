@@ -101,7 +101,16 @@ ZOO = [
     ),
 ]
 
-_MORE = ["tests.flow_zoo_vi", "tests.flow_zoo_pixel_rnn"]
+_MORE = [
+    "tests.flow_zoo_conditional",
+    "tests.flow_zoo_ffjord",
+    "tests.flow_zoo_gated_pixel_cnn",
+    "tests.flow_zoo_householder",
+    "tests.flow_zoo_naf",
+    "tests.flow_zoo_pixel_rnn",
+    "tests.flow_zoo_vi",
+    "tests.flow_zoo_wavenet",
+]
 # No try/except: a zoo module that does not import is an error (at collection
 # of `test_keras_dropin.py`), not a few flows silently left out;
 # `test_keras_dropin.py` checks that every `tests/flow_zoo_*.py` is listed.

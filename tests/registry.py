@@ -16,6 +16,9 @@ _ENTRY_MODULES = [
     "tests.registry_glow",
     "tests.registry_autoregressive",
     "tests.registry_vi",
+    "tests.registry_householder",
+    "tests.registry_conditional",
+    "tests.registry_ffjord",
 ]
 
 
@@ -38,6 +41,9 @@ class Entry:
         zero-initialized (identity) layers are tested away from the identity.
       tolerances: overrides, keyed by dtype name or (check, dtype name).
       slow: mark the entry's checks as slow.
+      context_shape: for a conditional bijector (`with_context`), the
+        context's event shape: every check binds a context of it
+        (`check_bijector(..., context_shape=...)`).
     """
 
     name: str
@@ -50,6 +56,7 @@ class Entry:
     perturb: float = 0.1
     tolerances: dict = dataclasses.field(default_factory=dict)
     slow: bool = False
+    context_shape: Optional[tuple] = None
 
 
 def all_entries():

@@ -96,3 +96,55 @@ ENTRIES = [
         num_weights=8,
     ),
 ]
+
+# Neural autoregressive flows (Huang et al. 2018): the sigmoidal transformers.
+# MAF sampling and IAF density solve them numerically (bracketed Newton).
+ENTRIES += [
+    Entry(
+        "maf_sigmoidal",
+        lambda dt: MAF(
+            _made(dt, num_params=3 * 4), transform="sigmoidal", num_hidden_sigmoids=4
+        ),
+        (4,),
+        num_weights=4,
+        inverse_is_numerical=True,
+    ),
+    Entry(
+        "iaf_sigmoidal_two_layers_conditional",
+        lambda dt: IAF(
+            _made(dt, num_params=3 * 3 * 2, context_size=2),
+            transform="sigmoidal",
+            num_hidden_sigmoids=3,
+            sigmoid_layers=2,
+            context=_context(dt),
+        ),
+        (4,),
+        num_weights=5,
+        inverse_is_numerical=True,
+    ),
+    Entry(
+        "maf_dense_sigmoidal_direct",
+        lambda dt: MAF(
+            _made(dt, num_params=2 * 3 * 3 + 5 * 3, direct_connections=True),
+            transform="dense_sigmoidal",
+            num_hidden_sigmoids=3,
+            sigmoid_layers=2,
+        ),
+        (4,),
+        num_weights=5,
+        inverse_is_numerical=True,
+    ),
+    Entry(
+        "iaf_dense_sigmoidal_stack",
+        lambda dt: _stack(
+            "iaf",
+            dt,
+            transform="dense_sigmoidal",
+            num_hidden_sigmoids=2,
+            sigmoid_layers=3,
+        ),
+        (4,),
+        num_weights=8,
+        inverse_is_numerical=True,
+    ),
+]

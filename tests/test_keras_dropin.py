@@ -343,7 +343,16 @@ def test_unbuildable_flow_cannot_be_saved_as_config():
 # Listed by hand: a zoo module that does not import is a collection error
 # (`tests/flow_zoo.py` imports them without try/except); these checks catch a
 # module left out of `flow_zoo._MORE` or a case that disappears.
-EXPECTED_ZOO_MODULES = ["tests.flow_zoo_pixel_rnn", "tests.flow_zoo_vi"]
+EXPECTED_ZOO_MODULES = [
+    "tests.flow_zoo_conditional",
+    "tests.flow_zoo_ffjord",
+    "tests.flow_zoo_gated_pixel_cnn",
+    "tests.flow_zoo_householder",
+    "tests.flow_zoo_naf",
+    "tests.flow_zoo_pixel_rnn",
+    "tests.flow_zoo_vi",
+    "tests.flow_zoo_wavenet",
+]
 EXPECTED_ZOO = {
     "glow",
     "realnvp",
@@ -357,6 +366,19 @@ EXPECTED_ZOO = {
     "radial_flow",
     "sylvester_flow",
     "pixel_rnn",
+    "gated_pixel_cnn",
+    "gated_pixel_cnn_class_conditional",
+    "householder_flow",
+    "glow_class_conditional",
+    "glow_super_resolution",
+    "realnvp_class_conditional",
+    "coupling_flow_conditional",
+    "wavenet",
+    "wavenet_global_conditional",
+    "maf_sigmoidal",
+    "iaf_dense_sigmoidal",
+    "maf_sigmoidal_class_conditional",
+    "ffjord",
 }
 
 

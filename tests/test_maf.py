@@ -429,7 +429,11 @@ def test_context_errors():
         ValueError, match=r"`context` must have shape \[\.\.\., 2\].*\[3, 3\]"
     ):
         flow.log_prob(tf.zeros([3, D]), context=tf.zeros([3, 3]))
-    with pytest.raises(ValueError, match=r"batch shape of `inputs`.*\[4, 2\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"`context` has batch shape \[4\] \(shape \[4, 2\]\).*"
+        r"batch shape \[3\] of `x`",
+    ):
         flow.log_prob(tf.zeros([3, D]), context=tf.zeros([4, 2]))
     with pytest.raises(ValueError, match="conditional.*no `context`"):
         MAF(_made(context_size=2)).inverse(tf.zeros([3, D]))

@@ -23,7 +23,10 @@ ENTRIES = all_entries()
 # `registry_*.py` file not added there, fails `test_every_registry_module_*`.
 EXPECTED_MODULES = [
     "tests.registry_autoregressive",
+    "tests.registry_conditional",
+    "tests.registry_ffjord",
     "tests.registry_glow",
+    "tests.registry_householder",
     "tests.registry_vi",
 ]
 # The entries whose inverse is an iterative solve (planar tanh, Sylvester).
@@ -32,6 +35,10 @@ NUMERICAL_INVERSES = {
     "planar_amortized_context",
     "sylvester_householder",
     "sylvester_amortized_context",
+    "maf_sigmoidal",
+    "iaf_sigmoidal_two_layers_conditional",
+    "maf_dense_sigmoidal_direct",
+    "iaf_dense_sigmoidal_stack",
 }
 
 # (check_bijector check, needs an inverse); `fldj_vs_autodiff` runs in

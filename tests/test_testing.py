@@ -240,3 +240,40 @@ def test_perturb_weights_moves_every_trainable_weight():
     perturb_weights(bij, 0.1, seed=1)
     for b, v in zip(before, bij.trainable_variables, strict=True):
         assert np.all(np.asarray(v) != b)
+
+
+# -- conditional bijectors (issue #14) ------------------------------------------
+def test_a_conditional_coupling_passes_every_check_with_its_context():
+    from tfp_flows.bijectors import AffineCoupling
+
+    bij = AffineCoupling(
+        4, event_ndims=1, hidden_units=4, context_shape=(2,), seed=0, dtype=tf.float64
+    )
+    perturb_weights(bij, 0.3)
+    assert check_bijector(bij, [4], context_shape=[2]) == list(CHECKS)
+
+
+def test_a_bound_but_unused_context_fails_the_gradient_check():
+    from tfp_flows.bijectors import AffineCoupling
+
+    class IgnoresContext(AffineCoupling):
+        def _call_network(self, flat, ctx=None):
+            # The context's values never reach the network: zeros instead.
+            return super()._call_network(
+                flat, None if ctx is None else tf.zeros_like(ctx)
+            )
+
+    bij = IgnoresContext(4, event_ndims=1, hidden_units=4, context_shape=(2,), seed=0)
+    perturb_weights(bij, 0.3)
+    with pytest.raises(AssertionError, match=r"do not depend on the bound context"):
+        check_bijector(bij, [4], checks=["gradients"], context_shape=[2])
+
+
+def test_context_shape_for_a_bijector_without_with_context_raises():
+    with pytest.raises(TypeError, match=r"has no `with_context` method"):
+        check_bijector(tfp.bijectors.Exp(), [2], context_shape=[3])
+    from tfp_flows.bijectors import AffineCoupling
+
+    bij = AffineCoupling(4, event_ndims=1, hidden_units=4, context_shape=(2,))
+    with pytest.raises(ValueError, match=r"`context_shape` must be a sequence"):
+        check_bijector(bij, [4], context_shape=[0])

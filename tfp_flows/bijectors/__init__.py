@@ -7,8 +7,11 @@
 from tfp_flows.bijectors.act_norm import ActNorm
 from tfp_flows.bijectors.affine_coupling import AdditiveCoupling
 from tfp_flows.bijectors.affine_coupling import AffineCoupling
+from tfp_flows.bijectors.base import ContextBijector
 from tfp_flows.bijectors.base import FusedBijector
+from tfp_flows.bijectors.ffjord import FFJORD
 from tfp_flows.bijectors.glow_step import GlowStep
+from tfp_flows.bijectors.householder import Householder
 from tfp_flows.bijectors.invertible_1x1_conv import Invertible1x1Conv
 from tfp_flows.bijectors.maf import IAF
 from tfp_flows.bijectors.maf import MAF
@@ -24,8 +27,11 @@ __all__ = [
     "ActNorm",
     "AdditiveCoupling",
     "AffineCoupling",
+    "ContextBijector",
+    "FFJORD",
     "FusedBijector",
     "GlowStep",
+    "Householder",
     "IAF",
     "Invertible1x1Conv",
     "Level",

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 import tensorflow as tf
 
-from tfp_flows.bijectors.base import FusedBijector
+from tfp_flows.bijectors.base import ContextBijector
 from tfp_flows.internal import checks
+from tfp_flows.internal.conditioning import context_features
 from tfp_flows.internal.keras import keras
 from tfp_flows.internal.types import DTypeLike
 from tfp_flows.nn.coupling_nets import apply_coupling_net
@@ -34,7 +36,7 @@ def _first_message(error):
     return lines[0] if lines else type(error).__name__
 
 
-class AffineCoupling(FusedBijector):
+class AffineCoupling(ContextBijector):
     """Affine coupling layer; shift and scale come from a Keras 3 network.
 
     The input is split by a mask into an untouched part `x_a` and a part `x_b`
@@ -69,6 +71,20 @@ class AffineCoupling(FusedBijector):
     mapping `[N, H, W, C_a]` to `[N, H, W, 2 * C_b]` (`C_b` if additive; for
     the checkerboard mask `C_a = C_b = C`).
 
+    **Conditional coupling** (`context_shape=(C_c,)` or `(H', W', C_c)`):
+    `h = network(x_a, c)`, the network sees the untouched part and the
+    context, bound with `with_context(c)` (or a conditional flow's
+    `condition(c)`). For images a vector context is broadcast over H and W
+    and an image context is brought to the coupling's H x W (average pooling
+    by an integer factor, nearest repeats, else bilinear; see
+    `tfp_flows.internal.conditioning.context_features`); the default
+    network's first convolution (or Dense layer) then sees `concat(x_a, c)`.
+    A custom network receives `[x_a, c]` (a list: the second input is the
+    `[N, H, W, C_c]` context map for images, `[N, C_c]` for vectors) and
+    returns the same output as above. The log-det is unchanged in form (the
+    context only sets shift and scale), so the coupling stays a bijection of
+    `x` for every fixed context.
+
     #### Examples
 
     >>> cpl = AffineCoupling(4, hidden_units=8, seed=0)
@@ -96,6 +112,7 @@ class AffineCoupling(FusedBijector):
         network: keras.layers.Layer | None = None,
         hidden_units: int = 64,
         event_ndims: int = 3,
+        context_shape: Sequence[int] | None = None,
         seed: int | None = None,
         dtype: DTypeLike = tf.float32,
         validate_args: bool = False,
@@ -111,6 +128,8 @@ class AffineCoupling(FusedBijector):
           network: optional Keras 3 layer computing the shift (and scale).
           hidden_units: width of the default network.
           event_ndims: 3 for images, 1 for vectors.
+          context_shape: None (unconditional), `(C_c,)` for a vector context
+            or (images only) `(H', W', C_c)` for an image context.
           seed: seed of the default network's initializers.
           dtype: dtype of the weights and accepted inputs.
           validate_args: unused beyond TFP's own checks.
@@ -167,6 +186,15 @@ class AffineCoupling(FusedBijector):
                 dtype=None,
                 name=name,
             )
+        self._init_context(context_shape)
+        if self._context_shape is not None and event_ndims == 1:
+            if len(self._context_shape) != 1:
+                raise ValueError(
+                    f"{owner}: a vector coupling (event_ndims=1) takes a vector "
+                    f"context; argument `context_shape` must be (C,); got "
+                    f"{tuple(self._context_shape)!r}."
+                )
+        ctx_c = 0 if self._context_shape is None else self._context_shape[-1]
         if mask == "channel":
             c_first = c // 2
             self._c_a = c_first if parity == 0 else c - c_first
@@ -178,7 +206,7 @@ class AffineCoupling(FusedBijector):
         if network is None:
             maker = conv_coupling_net if event_ndims == 3 else dense_coupling_net
             network = maker(
-                self._c_a,
+                self._c_a + ctx_c,
                 out,
                 hidden_units,
                 dtype=self._dtype_weights.name,
@@ -234,13 +262,24 @@ class AffineCoupling(FusedBijector):
         c_a = self._c_a
         images = self._event_ndims == 3
         probe_shape = [2, 4, 4, c_a] if images else [2, c_a]
+        probe_input: Any = tf.zeros(probe_shape, self._dtype_weights)
+        if self._context_shape is not None:
+            ctx_c = self._context_shape[-1]
+            ctx_shape = probe_shape[:-1] + [ctx_c]
+            probe_input = [probe_input, tf.zeros(ctx_shape, self._dtype_weights)]
         try:
-            probe = network(tf.zeros(probe_shape, self._dtype_weights))
+            probe = network(probe_input)
         except Exception as e:  # Keras raises many types for a bad input shape.
             raise ValueError(
                 f"{owner}: argument `network` could not be called on an input of "
                 f"shape {probe_shape} ([batch, {'H, W, ' if images else ''}{c_a}]: "
-                f"the {c_a} conditioning channels); it must accept any batch"
+                f"the {c_a} conditioning channels"
+                + (
+                    ", and the context as a second input"
+                    if self._context_shape is not None
+                    else ""
+                )
+                + "); it must accept any batch"
                 + (" and spatial size" if images else "")
                 + f". {type(e).__name__}: {_first_message(e)}"
             ) from e
@@ -281,10 +320,16 @@ class AffineCoupling(FusedBijector):
         spec = [None] * (self._event_ndims - 1) + [self._c]
         checks.check_event(x, arg_name, owner, spec)
 
-    def _call_network(self, flat):
+    def _call_network(self, flat, ctx=None):
+        if ctx is not None:
+            if self._event_ndims == 3:
+                ctx = context_features(ctx, flat, len(self._context_shape or ()))
+            else:
+                ctx = tf.cast(ctx, flat.dtype)
         if self._fast_net:
-            return apply_coupling_net(self._network, flat, self._output_order)
-        h = self._network(flat)
+            inp = flat if ctx is None else tf.concat([flat, ctx], axis=-1)
+            return apply_coupling_net(self._network, inp, self._output_order)
+        h = self._network(flat if ctx is None else [flat, ctx])
         # A user network passed the probe at construction; at other sizes it
         # may still change the spatial shape (e.g. a conv that needs a size
         # divisible by 8): say so here rather than as a raw AddV2 error.
@@ -296,15 +341,42 @@ class AffineCoupling(FusedBijector):
             )
         return h
 
-    def _run_network(self, x_a):
-        """Applies the network to `[..., event]` by flattening the batch dims."""
+    def _with_context_batch(self, x):
+        """`(x, context)` broadcast to their common batch shape (or `(x, None)`)."""
+        ctx = self._require_context()
+        if ctx is None:
+            return x, None
+        nd, cr = self._event_ndims, len(self._context_shape or ())
+        if x.shape.rank == nd + 1 and ctx.shape.rank == cr + 1:
+            n_x, n_c = x.shape[0], ctx.shape[0]
+            if n_x is not None and n_x == n_c:
+                return x, ctx  # the common case: one context row per row
+        x_batch = tf.shape(x)[: tf.rank(x) - nd]
+        c_batch = tf.shape(ctx)[: tf.rank(ctx) - cr]
+        batch = tf.broadcast_dynamic_shape(x_batch, c_batch)
+        x = tf.broadcast_to(x, tf.concat([batch, tf.shape(x)[tf.rank(x) - nd :]], 0))
+        ctx = tf.broadcast_to(
+            ctx, tf.concat([batch, tf.shape(ctx)[tf.rank(ctx) - cr :]], 0)
+        )
+        return x, ctx
+
+    def _run_network(self, x_a, ctx=None):
+        """Applies the network to `[..., event]` by flattening the batch dims.
+
+        `ctx` (conditional only) has the batch shape of `x_a`.
+        """
         nd = self._event_ndims
         if x_a.shape.rank == nd + 1:  # one batch dim: no reshapes needed
-            return tf.cast(self._call_network(x_a), x_a.dtype)
+            return tf.cast(self._call_network(x_a, ctx), x_a.dtype)
         shape = tf.shape(x_a)
         batch_shape = shape[: tf.rank(x_a) - nd]
         flat = tf.reshape(x_a, tf.concat([[-1], shape[tf.rank(x_a) - nd :]], 0))
-        h = tf.cast(self._call_network(flat), x_a.dtype)
+        if ctx is not None:
+            cr = len(self._context_shape or ())
+            ctx = tf.reshape(
+                ctx, tf.concat([[-1], tf.shape(ctx)[tf.rank(ctx) - cr :]], 0)
+            )
+        h = tf.cast(self._call_network(flat, ctx), x_a.dtype)
         return tf.reshape(h, tf.concat([batch_shape, tf.shape(h)[1:]], 0))
 
     def _shift_and_logit(self, h):
@@ -343,10 +415,11 @@ class AffineCoupling(FusedBijector):
     def _transform(self, x, inverse):
         """inverse=True: data -> latent (Glow's encoder); else latent -> data."""
         self._check(x, "y" if inverse else "x")
+        x, ctx = self._with_context_batch(x)
         zero_ldj = tf.zeros_like(x[(Ellipsis,) + (0,) * self._event_ndims])
         if self._mask == "channel":
             x_a, x_b = self._split(x)
-            shift, logit = self._shift_and_logit(self._run_network(x_a))
+            shift, logit = self._shift_and_logit(self._run_network(x_a, ctx))
             if logit is None:
                 out_b = x_b + shift if inverse else x_b - shift
                 return self._merge(x_a, out_b), zero_ldj
@@ -358,7 +431,7 @@ class AffineCoupling(FusedBijector):
             ldj = self._reduce(tf.math.log_sigmoid(logit))
             return self._merge(x_a, out_b), (ldj if inverse else -ldj)
         b = self._checkerboard(x)
-        shift, logit = self._shift_and_logit(self._run_network(x * b))
+        shift, logit = self._shift_and_logit(self._run_network(x * b, ctx))
         if logit is None:
             out = x + (1.0 - b) * (shift if inverse else -shift)
             return out, zero_ldj

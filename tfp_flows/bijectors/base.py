@@ -18,6 +18,8 @@ A worked example, trained in a Keras model and checked with
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Sequence
 from typing import Any
 from typing import TypeVar
 
@@ -25,12 +27,16 @@ import tensorflow as tf
 from tensorflow_probability import bijectors as tfb
 from tensorflow_probability.python.internal import cache_util
 
+from tfp_flows.internal import checks
+from tfp_flows.internal.conditioning import check_context
 from tfp_flows.internal.keras import keras
 from tfp_flows.internal.keras import tf_variables_of
+from tfp_flows.internal.types import TensorLike
 
-__all__ = ["FusedBijector"]
+__all__ = ["ContextBijector", "FusedBijector", "bind_context", "consumes_context"]
 
 _LayerT = TypeVar("_LayerT", bound="keras.layers.Layer")
+_CtxT = TypeVar("_CtxT", bound="ContextBijector")
 
 
 class FusedBijector(tfb.Bijector):
@@ -234,3 +240,157 @@ class FusedBijector(tfb.Bijector):
             _, more = self._augmented_inverse(y)
             attrs.update(more)
         return attrs["ildj"]
+
+
+class ContextBijector(FusedBijector):
+    """A `FusedBijector` that may consume a context `c`: `with_context`, once.
+
+    A subclass calls `self._init_context(context_shape)` in its constructor
+    (`None`: the bijector takes no context) and reads `self.context` in its
+    hooks. `with_context(c)` returns a shallow copy that shares every weight
+    and holds `c` (checked by the package's one context check); a bijector
+    built from parts overrides `_bind_parts(c)` to bind its parts in the
+    copy. The bound copy's `parameters` include the context, so TFP's cache
+    never returns a result computed under another context.
+
+    An unconditional bijector (`context_shape=None`) rejects a context; a
+    conditional one used unbound raises naming `with_context`.
+    """
+
+    _context_shape: tuple[int, ...] | None = None
+    _context: tf.Tensor | None = None
+
+    def _init_context(self, context_shape: Sequence[int] | None) -> None:
+        owner = type(self).__name__
+        if context_shape is None:
+            self._context_shape = None
+        else:
+            if isinstance(context_shape, (int, bool)) or not isinstance(
+                context_shape, (list, tuple)
+            ):
+                raise ValueError(
+                    f"{owner}: argument `context_shape` must be None, (C,) or "
+                    f"(H, W, C); got {context_shape!r}."
+                )
+            dims = [
+                checks.check_positive_int(d, f"context_shape[{i}]", owner)
+                for i, d in enumerate(context_shape)
+            ]
+            if len(dims) not in (1, 3):
+                raise ValueError(
+                    f"{owner}: argument `context_shape` must be (C,) (a vector) or "
+                    f"(H, W, C) (an image); got {tuple(context_shape)!r}."
+                )
+            self._context_shape = tuple(dims)
+        self._context = None
+
+    @property
+    def context_shape(self) -> tuple[int, ...] | None:
+        """The event shape of the context (`(C,)` or `(H, W, C)`), or None."""
+        return self._context_shape
+
+    @property
+    def conditional(self) -> bool:
+        """Whether this bijector consumes a context."""
+        return self._context_shape is not None
+
+    @property
+    def context(self) -> tf.Tensor | None:
+        """The bound context, or None."""
+        return self._context
+
+    def _context_dtype(self) -> tf.DType:
+        return tf.as_dtype(getattr(self, "_dtype_weights", tf.float32))
+
+    def with_context(self: _CtxT, context: TensorLike) -> _CtxT:
+        """The same bijector (same weights) bound to `context`.
+
+        Args:
+          context: `[*context_shape]` (one context for every row) or
+            `[..., *context_shape]`, broadcasting with the batch of the values
+            later transformed.
+
+        Returns:
+          A bound copy; `self` is unchanged.
+
+        Raises:
+          ValueError: the bijector is unconditional, or `context` is None, of
+            another dtype or of the wrong shape.
+        """
+        owner = type(self).__name__
+        if self._context_shape is None:
+            raise ValueError(
+                f"{owner}: argument `context` was given, but this bijector is "
+                "unconditional (context_shape=None); build it with "
+                "`context_shape=(C,)` or `(H, W, C)`."
+            )
+        checked = check_context(
+            context, self._context_shape, self._context_dtype(), owner
+        )
+        new = copy.copy(self)
+        new._context = checked
+        new._parameters = dict(self._parameters or {}, context=checked)
+        new._bind_parts(checked)
+        return new
+
+    def _bind_parts(self, context: tf.Tensor) -> None:
+        """Binds the parts of a composite bijector in a fresh copy (override)."""
+        del context  # nothing to bind in a bijector without parts
+
+    def _require_context(self) -> tf.Tensor | None:
+        """The bound context; ValueError if conditional and unbound."""
+        if self._context_shape is not None and self._context is None:
+            raise ValueError(
+                f"{type(self).__name__} '{self.name}': this bijector is "
+                f"conditional (context_shape={self._context_shape}) but no "
+                "`context` was bound; use `with_context(c)` or the flow's "
+                "`condition(c)`."
+            )
+        return self._context
+
+
+def bind_context(bijector: tfb.Bijector, context: tf.Tensor) -> tfb.Bijector:
+    """`bijector` with every context-consuming part bound to `context`.
+
+    Walks `tfb.Chain` and `tfb.Invert`; binds a conditional `ContextBijector`
+    and a conditional MAF/IAF layer; leaves every other part as it is.
+    """
+    from tfp_flows.bijectors.maf import _MaskedAutoregressive
+
+    if isinstance(bijector, ContextBijector):
+        return bijector.with_context(context) if bijector.conditional else bijector
+    if isinstance(bijector, _MaskedAutoregressive):
+        if bijector.made.conditional:
+            return bijector.with_context(context)
+        return bijector
+    if isinstance(bijector, _CHAINS):
+        parts = [bind_context(b, context) for b in bijector.bijectors]
+        if all(p is b for p, b in zip(parts, bijector.bijectors, strict=True)):
+            return bijector
+        return tfb.Chain(parts, name=bijector.name.rstrip("/"))
+    if isinstance(bijector, _INVERTS):
+        inner = bind_context(bijector.bijector, context)
+        return bijector if inner is bijector.bijector else tfb.Invert(inner)
+    return bijector
+
+
+def consumes_context(bijector: tfb.Bijector) -> bool:
+    """Whether `bind_context` would bind some part of `bijector`."""
+    from tfp_flows.bijectors.maf import _MaskedAutoregressive
+
+    if isinstance(bijector, ContextBijector):
+        return bijector.conditional
+    if isinstance(bijector, _MaskedAutoregressive):
+        return bool(bijector.made.conditional)
+    if isinstance(bijector, _CHAINS):
+        return any(consumes_context(b) for b in bijector.bijectors)
+    if isinstance(bijector, _INVERTS):
+        return consumes_context(bijector.bijector)
+    return False
+
+
+# TFP's private `_Chain` / `_Invert` (the classes of chains of non-composite
+# bijectors such as ours), taken from their public subclasses (see
+# `tfp_flows/flows/act_norm_init.py`).
+_CHAINS = (tfb.Chain, tfb.Chain.__bases__[0])
+_INVERTS = (tfb.Invert, tfb.Invert.__bases__[0])

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import tensorflow as tf
 from tensorflow_probability import bijectors as tfb
 
 from tfp_flows.bijectors.act_norm import ActNorm
 from tfp_flows.bijectors.affine_coupling import AffineCoupling
-from tfp_flows.bijectors.base import FusedBijector
+from tfp_flows.bijectors.base import ContextBijector
 from tfp_flows.bijectors.invertible_1x1_conv import Invertible1x1Conv
 from tfp_flows.internal.keras import keras
 from tfp_flows.internal.types import DTypeLike
@@ -15,7 +17,7 @@ from tfp_flows.internal.types import DTypeLike
 __all__ = ["GlowStep"]
 
 
-class GlowStep(FusedBijector):
+class GlowStep(ContextBijector):
     """One step of flow of Glow (Kingma & Dhariwal 2018, figure 2a).
 
     In the data-to-latent direction (`inverse`, used by `log_prob`) the step
@@ -23,6 +25,10 @@ class GlowStep(FusedBijector):
     coupling; `forward` (sampling) runs them in reverse. The step is the
     `tfb.Chain([act_norm, conv, coupling])` of the three public bijectors,
     exposed as `.act_norm`, `.conv` and `.coupling`; nothing is re-implemented.
+
+    With `context_shape` the coupling is conditional (see `AffineCoupling`);
+    `with_context(c)` binds it (ActNorm and the 1x1 convolution take no
+    context and are shared as they are).
 
     #### Examples
 
@@ -43,6 +49,7 @@ class GlowStep(FusedBijector):
         mask: str = "channel",
         parity: int = 0,
         network: keras.layers.Layer | None = None,
+        context_shape: Sequence[int] | None = None,
         seed: int | None = None,
         dtype: DTypeLike = tf.float32,
         validate_args: bool = False,
@@ -58,6 +65,7 @@ class GlowStep(FusedBijector):
           mask: coupling mask (`'channel'` as in Glow, or `'checkerboard'`).
           parity: coupling parity.
           network: optional custom coupling network (Keras 3 layer).
+          context_shape: the coupling's context shape (None: unconditional).
           seed: integer seed for the 1x1 conv and coupling initializers.
           dtype: weight dtype.
           validate_args: passed to the parts.
@@ -87,6 +95,7 @@ class GlowStep(FusedBijector):
                 additive=additive,
                 network=network,
                 hidden_units=hidden_units,
+                context_shape=context_shape,
                 seed=None if seed is None else seed + 1,
                 dtype=dtype,
                 validate_args=validate_args,
@@ -101,21 +110,35 @@ class GlowStep(FusedBijector):
                 name=name,
             )
         self._parts = (act_norm, conv, coupling)
+        self._dtype_weights = coupling._dtype_weights
+        self._init_context(context_shape)
+
+    def _bind_parts(self, context: tf.Tensor) -> None:
+        act_norm, conv, coupling = self._parts
+        coupling = coupling.with_context(context)
+        self._parts = (act_norm, conv, coupling)
+        self._chain = tfb.Chain(
+            [act_norm, conv, coupling], name=self._chain.name.rstrip("/")
+        )
 
     @property
     def num_channels(self) -> int:
+        """C."""
         return self._parts[0].num_channels
 
     @property
     def act_norm(self) -> ActNorm:
+        """The step's ActNorm."""
         return self._parts[0]
 
     @property
     def conv(self) -> Invertible1x1Conv:
+        """The step's invertible 1x1 convolution."""
         return self._parts[1]
 
     @property
     def coupling(self) -> AffineCoupling:
+        """The step's affine coupling."""
         return self._parts[2]
 
     @property
@@ -125,6 +148,7 @@ class GlowStep(FusedBijector):
 
     @property
     def chain(self) -> tfb.Chain:
+        """The `tfb.Chain` of the three parts."""
         return self._chain
 
     def _forward_and_log_det(self, x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:

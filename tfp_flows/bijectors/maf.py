@@ -9,6 +9,19 @@ parameters come from a MADE, i.e. from the dimensions before `d`:
     spline:  g = a monotone rational-quadratic spline of `num_bins` bins on
              `[-spline_bound, spline_bound]`, identity outside (Durkan et al.
              2019, "Neural Spline Flows"); `3 * num_bins - 1` parameters
+    sigmoidal:  the deep sigmoidal flow (DSF) of Huang et al. 2018, "Neural
+             Autoregressive Flows", eq. 5: `f(t) = sigma^{-1}(w^T sigma(a t +
+             b))`, K = `num_hidden_sigmoids` units, `a > 0`, `w` on the
+             simplex, `sigmoid_layers` of them composed; `3 K L` parameters
+    dense_sigmoidal: the dense variant DDSF (eq. 8): `sigmoid_layers` layers
+             of K units mixed by row-stochastic matrices `u`, `w`
+
+The sigmoidal transformers `f` are monotone networks with an explicit
+log-derivative but no closed-form inverse. As in the NAF paper, `f` runs in
+the one-pass direction (MAF: data -> base, `g = f^{-1}`; IAF: base -> data,
+`g = f`) and the other direction solves `f(t) = v` by a bracketed Newton
+iteration (`tfp_flows.bijectors._sigmoidal`): MAF sampling and IAF density
+are numerical.
 
 MAF (Papamakarios et al. 2017) reads the parameters from the data side `y`:
 `inverse(y)` (density) is one MADE pass, `forward(x)` (sampling) takes `D`
@@ -29,6 +42,11 @@ from typing import TypeVar
 
 import tensorflow as tf
 
+from tfp_flows.bijectors._sigmoidal import SIGMOIDAL_TRANSFORMS
+from tfp_flows.bijectors._sigmoidal import check_sigmoidal_args
+from tfp_flows.bijectors._sigmoidal import num_sigmoidal_params
+from tfp_flows.bijectors._sigmoidal import sigmoidal_forward
+from tfp_flows.bijectors._sigmoidal import sigmoidal_inverse
 from tfp_flows.bijectors._spline import check_spline_args
 from tfp_flows.bijectors._spline import num_spline_params
 from tfp_flows.bijectors._spline import rq_spline
@@ -44,7 +62,24 @@ __all__ = ["IAF", "MAF"]
 
 _Self = TypeVar("_Self", bound="_MaskedAutoregressive")
 
-_TRANSFORMS = ("affine", "gated", "spline")
+_TRANSFORMS = ("affine", "gated", "spline", *SIGMOIDAL_TRANSFORMS)
+
+
+def transform_num_params(
+    transform: str,
+    *,
+    num_bins: int = 8,
+    num_hidden_sigmoids: int = 8,
+    sigmoid_layers: int = 1,
+) -> int:
+    """MADE outputs per dimension that `transform` needs (`num_params`)."""
+    if transform == "spline":
+        return num_spline_params(num_bins)
+    if transform in SIGMOIDAL_TRANSFORMS:
+        return num_sigmoidal_params(
+            num_hidden_sigmoids, sigmoid_layers, transform == "dense_sigmoidal"
+        )
+    return 2
 
 
 class _MaskedAutoregressive(FusedBijector):
@@ -62,6 +97,8 @@ class _MaskedAutoregressive(FusedBijector):
         gate_bias: float = 2.0,
         num_bins: int = 8,
         spline_bound: float = 3.0,
+        num_hidden_sigmoids: int = 8,
+        sigmoid_layers: int = 1,
         context: TensorLike | None = None,
         validate_args: bool = False,
         name: str | None = None,
@@ -80,13 +117,24 @@ class _MaskedAutoregressive(FusedBijector):
             )
         if transform == "spline":
             check_spline_args(owner, num_bins, spline_bound, "spline_bound")
-        want = num_spline_params(num_bins) if transform == "spline" else 2
+        detail = f" with num_bins={num_bins}" if transform == "spline" else ""
+        if transform in SIGMOIDAL_TRANSFORMS:
+            check_sigmoidal_args(owner, num_hidden_sigmoids, sigmoid_layers)
+            detail = (
+                f" with num_hidden_sigmoids={num_hidden_sigmoids}, "
+                f"sigmoid_layers={sigmoid_layers}"
+            )
+        want = transform_num_params(
+            transform,
+            num_bins=num_bins,
+            num_hidden_sigmoids=num_hidden_sigmoids,
+            sigmoid_layers=sigmoid_layers,
+        )
         if made.num_params != want:
             raise ValueError(
                 f"{owner}: argument `made` must have num_params={want} (for the "
-                f"'{transform}' transform"
-                + (f" with num_bins={num_bins}" if transform == "spline" else "")
-                + f"); got num_params={made.num_params}."
+                f"'{transform}' transform{detail}); got num_params="
+                f"{made.num_params}."
             )
         if log_scale_bound is not None and not log_scale_bound > 0:
             raise ValueError(
@@ -110,6 +158,8 @@ class _MaskedAutoregressive(FusedBijector):
         self._gate_bias = gate_bias
         self._num_bins = num_bins
         self._spline_bound = float(spline_bound)
+        self._num_hidden_sigmoids = int(num_hidden_sigmoids)
+        self._sigmoid_layers = int(sigmoid_layers)
         self._context = context
         with tf.name_scope(name or self._default_name) as name:
             super().__init__(
@@ -130,8 +180,18 @@ class _MaskedAutoregressive(FusedBijector):
 
     @property
     def transform(self) -> str:
-        """`'affine'`, `'gated'` or `'spline'`."""
+        """`'affine'`, `'gated'`, `'spline'`, `'sigmoidal'` or `'dense_sigmoidal'`."""
         return self._transform
+
+    @property
+    def num_hidden_sigmoids(self) -> int:
+        """Sigmoid units K per layer of the sigmoidal transforms."""
+        return self._num_hidden_sigmoids
+
+    @property
+    def sigmoid_layers(self) -> int:
+        """Layers L of the sigmoidal transforms."""
+        return self._sigmoid_layers
 
     @property
     def num_bins(self) -> int:
@@ -162,6 +222,8 @@ class _MaskedAutoregressive(FusedBijector):
             gate_bias=self._gate_bias,
             num_bins=self._num_bins,
             spline_bound=self._spline_bound,
+            num_hidden_sigmoids=self._num_hidden_sigmoids,
+            sigmoid_layers=self._sigmoid_layers,
             context=context,
             validate_args=self.validate_args,
             name=self.name,
@@ -173,8 +235,28 @@ class _MaskedAutoregressive(FusedBijector):
         # Soft clamp: smooth, identity near 0, |log_scale| < b.
         return raw if b is None else b * tf.tanh(raw / b)
 
+    def _sigmoidal(self, t, params, inverse):
+        """`f(t)` (or `f^{-1}(t)`) of the sigmoidal transformer and `log f'`.
+
+        `log f'` is taken at the point where `f` is evaluated: at `t` for
+        `f(t)`, at the result for `f^{-1}(t)`.
+        """
+        raw = tf.stack(params, axis=-1)
+        args = (
+            self._num_hidden_sigmoids,
+            self._sigmoid_layers,
+            self._transform == "dense_sigmoidal",
+        )
+        if inverse:
+            return sigmoidal_inverse(t, raw, *args)
+        return sigmoidal_forward(t, raw, *args)
+
     def _g(self, u, params):
         """`v = g(u)` and `log|g'(u)|` elementwise."""
+        if self._transform in SIGMOIDAL_TRANSFORMS:
+            # MAF: g = f^{-1} (f maps data to base); IAF: g = f.
+            v, log_df = self._sigmoidal(u, params, inverse=self._params_from_output)
+            return v, -log_df if self._params_from_output else log_df
         if self._transform == "spline":
             return rq_spline(u, tf.stack(params, axis=-1), self._spline_bound)
         a, s = params
@@ -188,6 +270,9 @@ class _MaskedAutoregressive(FusedBijector):
 
     def _g_inverse(self, v, params):
         """`u = g^{-1}(v)` and `log|g'(u)|` elementwise."""
+        if self._transform in SIGMOIDAL_TRANSFORMS:
+            u, log_df = self._sigmoidal(v, params, inverse=not self._params_from_output)
+            return u, -log_df if self._params_from_output else log_df
         if self._transform == "spline":
             return rq_spline_inverse(v, tf.stack(params, axis=-1), self._spline_bound)
         a, s = params
@@ -260,10 +345,14 @@ class MAF(_MaskedAutoregressive):
 
     Args:
       made: a `tfp_flows.nn.MADE` with `event_size=D` and `num_params=2`
-        (`3 * num_bins - 1` for the spline).
-      transform: `'affine'` (shift, log-scale), `'gated'` (Kingma's update)
-        or `'spline'` (rational-quadratic, Durkan et al. 2019; all-zero MADE
-        outputs give the identity).
+        (`3 * num_bins - 1` for the spline, `3 * K * L` for `'sigmoidal'`;
+        in general `transform_num_params(transform, ...)` of this module).
+      transform: `'affine'` (shift, log-scale), `'gated'` (Kingma's update),
+        `'spline'` (rational-quadratic, Durkan et al. 2019; all-zero MADE
+        outputs give the identity), `'sigmoidal'` (DSF, Huang et al. 2018)
+        or `'dense_sigmoidal'` (DDSF). The sigmoidal transformers map data
+        to base in MAF (so sampling solves numerically) and base to data in
+        IAF (so the density of given data solves numerically).
       log_scale_bound: affine only: `log_scale = b * tanh(raw / b)` (a smooth
         clamp that keeps every scale in `(e^-b, e^b)`); None: `log_scale = raw`.
       gate_bias: gated only: `sigma = sigmoid(s + gate_bias)`, so that at
@@ -271,12 +360,17 @@ class MAF(_MaskedAutoregressive):
       num_bins: spline only: K bins (`3K - 1` MADE outputs per dimension).
       spline_bound: spline only: it maps `[-B, B]` onto itself; the identity
         outside (after ActNorm, data lie mostly within `[-3, 3]`).
+      num_hidden_sigmoids: sigmoidal only: K sigmoid units per layer (the
+        paper's `d`; the authors' `num_ds_dim`).
+      sigmoid_layers: sigmoidal only: L layers (composed DSFs, the authors'
+        `num_ds_layers`; for DDSF the depth of the dense network).
       context: bind a context `[C]` or `[..., C]` (conditional MADE only).
       validate_args: check for NaN/Inf in inputs.
       name: bijector name.
 
     Raises:
-      TypeError, ValueError: for a bad `made`, `transform`, `log_scale_bound`
+      TypeError, ValueError: for a bad `made`, `transform`, `log_scale_bound`,
+        `num_bins`, `spline_bound`, `num_hidden_sigmoids`, `sigmoid_layers`
         or `context`.
 
     #### Examples
@@ -287,6 +381,11 @@ class MAF(_MaskedAutoregressive):
     >>> y = bij.forward(x)
     >>> bool(tf.reduce_all(tf.abs(bij.inverse(tf.identity(y)) - x) < 1e-5))
     True
+    >>> naf = MAF(MADE(3, num_params=12, hidden_units=[8], seed=0),
+    ...           transform="sigmoidal", num_hidden_sigmoids=4)
+    >>> y = naf.forward(x)  # sampling direction: a bracketed Newton solve
+    >>> bool(tf.reduce_all(tf.abs(naf.inverse(tf.identity(y)) - x) < 1e-4))
+    True
 
     #### References
 
@@ -295,6 +394,9 @@ class MAF(_MaskedAutoregressive):
 
     Durkan, Bekasov, Murray, Papamakarios. Neural Spline Flows. NeurIPS 2019.
     https://arxiv.org/abs/1906.04032
+
+    Huang, Krueger, Lacoste, Courville. Neural Autoregressive Flows. ICML
+    2018. https://arxiv.org/abs/1804.00779
     """
 
     _params_from_output = True
@@ -325,6 +427,10 @@ class IAF(_MaskedAutoregressive):
     Kingma, Salimans, Jozefowicz, Chen, Sutskever, Welling. Improved
     Variational Inference with Inverse Autoregressive Flow. NeurIPS 2016.
     https://arxiv.org/abs/1606.04934
+
+    Huang, Krueger, Lacoste, Courville. Neural Autoregressive Flows. ICML
+    2018 (the `'sigmoidal'` / `'dense_sigmoidal'` transforms).
+    https://arxiv.org/abs/1804.00779
     """
 
     _params_from_output = False

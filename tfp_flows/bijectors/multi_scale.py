@@ -9,12 +9,16 @@ import numpy as np
 import tensorflow as tf
 from tensorflow_probability import bijectors as tfb
 
-from tfp_flows.bijectors.base import FusedBijector
+from tfp_flows.bijectors.base import ContextBijector
+from tfp_flows.bijectors.base import bind_context
+from tfp_flows.bijectors.base import consumes_context
 from tfp_flows.bijectors.squeeze import Squeeze
 from tfp_flows.internal import checks
+from tfp_flows.internal.conditioning import context_features
 from tfp_flows.internal.keras import WeightStore
 from tfp_flows.internal.types import DTypeLike
 from tfp_flows.nn.coupling_nets import ZeroInitConv2D
+from tfp_flows.nn.coupling_nets import ZeroInitDense
 
 __all__ = ["Level", "MultiScale"]
 
@@ -39,7 +43,7 @@ class Level:
     split: bool = True
 
 
-class MultiScale(FusedBijector):
+class MultiScale(ContextBijector):
     """L levels of [pre-steps, squeeze, steps, split] over `[H, W, C]` images.
 
     Written in the data-to-latent direction (`inverse`), as in Glow
@@ -57,6 +61,16 @@ class MultiScale(FusedBijector):
     parts are flattened, concatenated and reshaped to `[H, W, C]`, a fixed
     permutation with log-det 0. `forward` runs everything in reverse (sampling).
 
+    **Conditional** (`context_shape=(C,)` or `(H', W', C')`): the parts that
+    consume a context are bound to it, the split priors see it beside the
+    kept half (`mean, log_scale = conv_zeros(concat(h_k, c))`, the context
+    broadcast over, or resized to, the level's H x W) and the top prior adds
+    a zero-initialized linear map of it, `[mean | log_scale] += W c + b`
+    broadcast over H and W for a vector (Glow's `ycond`, openai/glow
+    `model.py::prior`; a zero-initialized 3x3 conv of the resized context for
+    an image). The context is broadcast against the batch of the input and
+    flattened with it before it reaches the parts.
+
     Every part is checked at construction: the channel count each step expects
     must equal what the previous part produces.
     """
@@ -67,6 +81,7 @@ class MultiScale(FusedBijector):
         levels: Sequence[Level],
         *,
         learn_top: bool = True,
+        context_shape: Sequence[int] | None = None,
         dtype: DTypeLike = tf.float32,
         validate_args: bool = False,
         name: str | None = None,
@@ -77,13 +92,16 @@ class MultiScale(FusedBijector):
           event_shape: `[H, W, C]`, fully known.
           levels: a sequence of `Level`s (at least one).
           learn_top: learn the mean and scale of the last level's prior.
+          context_shape: None, `(C,)` or `(H', W', C')`: condition the split
+            and top priors on a context, and bind the parts that take one.
           dtype: weight dtype.
           validate_args: passed to TFP.
           name: name.
 
         Raises:
           ValueError: for a bad `event_shape`, no levels, a squeeze of odd
-            height or width, or a step whose channel count does not match.
+            height or width, a step whose channel count does not match, or
+            conditional parts without `context_shape`.
         """
         parameters = dict(locals())
         owner = "MultiScale"
@@ -131,6 +149,15 @@ class MultiScale(FusedBijector):
         # tf.Module traversal does not look inside the Level dataclasses: keep
         # the parts in a list so `trainable_variables` finds their weights.
         self._parts = [b for lv in self._levels for b in (*lv.pre_steps, *lv.steps)]
+        self._init_context(context_shape)
+        if self._context_shape is None and any(
+            consumes_context(b) for b in self._parts
+        ):
+            raise ValueError(
+                f"{owner}: some parts of `levels` take a context, but argument "
+                "`context_shape` is None; pass the context shape the parts take."
+            )
+        ctx_c = 0 if self._context_shape is None else self._context_shape[-1]
         base = self.name.rstrip("/")
         self._squeeze = Squeeze(name=base + "_squeeze")
         self._split_priors: list[ZeroInitConv2D | None] = []
@@ -139,8 +166,8 @@ class MultiScale(FusedBijector):
         for i, level in enumerate(self._levels):
             if not isinstance(level, Level):
                 raise ValueError(
-                    f"{owner}: argument `levels[{i}]` must be a tfp_flows.bijectors.Level; "
-                    f"got {type(level)!r}."
+                    f"{owner}: argument `levels[{i}]` must be a "
+                    f"tfp_flows.bijectors.Level; got {type(level)!r}."
                 )
             self._check_parts(level.pre_steps, cur, f"levels[{i}].pre_steps")
             if level.squeeze:
@@ -166,7 +193,7 @@ class MultiScale(FusedBijector):
                     dtype=self._dtype_weights.name,
                     name=f"{base}_split_prior_{i}",
                 )
-                prior.build((None, cur[0], cur[1], kept))
+                prior.build((None, cur[0], cur[1], kept + ctx_c))
                 self._split_priors.append(self._track_keras_layer(prior))
                 self._z_shapes.append([cur[0], cur[1], exit_c])
                 cur = [cur[0], cur[1], kept]
@@ -179,6 +206,22 @@ class MultiScale(FusedBijector):
             self._top_mean = top.add("mean", cur, "zeros")
             self._top_log_scale = top.add("log_scale", cur, "zeros")
             self._top = self._track_keras_layer(top)
+        self._top_context: ZeroInitDense | ZeroInitConv2D | None = None
+        if self._context_shape is not None:
+            if len(self._context_shape) == 1:  # Glow's `ycond`: linear_zeros(y)
+                cond: ZeroInitDense | ZeroInitConv2D = ZeroInitDense(
+                    2 * cur[2], dtype=self._dtype_weights.name, name=f"{base}_top_ycond"
+                )
+                cond.build((None, ctx_c))
+            else:
+                cond = ZeroInitConv2D(
+                    2 * cur[2],
+                    3,
+                    dtype=self._dtype_weights.name,
+                    name=f"{base}_top_cond",
+                )
+                cond.build((None, cur[0], cur[1], ctx_c))
+            self._top_context = self._track_keras_layer(cond)
         self._z_sizes = [int(np.prod(s)) for s in self._z_shapes]
         assert sum(self._z_sizes) == int(np.prod(self._event_shape))
 
@@ -200,10 +243,12 @@ class MultiScale(FusedBijector):
 
     @property
     def levels(self) -> tuple[Level, ...]:
+        """The levels, in the data-to-latent order."""
         return tuple(self._levels)
 
     @property
     def event_shape(self) -> list[int]:
+        """`[H, W, C]`."""
         return list(self._event_shape)
 
     @property
@@ -212,23 +257,76 @@ class MultiScale(FusedBijector):
         return [list(s) for s in self._z_shapes]
 
     # -- the two passes ----------------------------------------------------
-    def _prior(self, i, kept):
-        h = tf.cast(self._split_priors[i](kept), kept.dtype)
+    def _prior(self, i, kept, ctx=None):
+        inp = kept
+        if ctx is not None:
+            feats = context_features(ctx, kept, len(self._context_shape or ()))
+            inp = tf.concat([kept, feats], axis=-1)
+        h = tf.cast(self._split_priors[i](inp), kept.dtype)
         return h[..., 0::2], h[..., 1::2]
 
-    def _top_params(self, dtype):
-        return (tf.cast(self._top_mean, dtype), tf.cast(self._top_log_scale, dtype))
+    def _top_params(self, h, ctx=None):
+        """`(mean, log_scale)` of the top prior, `[1 or N, h, w, c]` or `[h, w, c]`."""
+        dtype = h.dtype
+        if self._learn_top:
+            mean = tf.cast(self._top_mean, dtype)
+            log_scale = tf.cast(self._top_log_scale, dtype)
+        else:
+            mean = log_scale = tf.zeros(h.shape[1:], dtype)
+        if ctx is not None and self._top_context is not None:
+            c = h.shape[-1]
+            if len(self._context_shape or ()) == 1:
+                emb = tf.cast(self._top_context(tf.cast(ctx, dtype)), dtype)
+                emb = emb[:, None, None, :]
+            else:
+                feats = context_features(ctx, h, 3)
+                emb = tf.cast(self._top_context(feats), dtype)
+            mean = mean + emb[..., :c]
+            log_scale = log_scale + emb[..., c:]
+        return mean, log_scale
+
+    def _flat_context(self, x):
+        """`(x, ctx)` broadcast to one batch, ctx flattened to `[B, *ctx_shape]`."""
+        ctx = self._require_context()
+        if ctx is None:
+            return x, None
+        cr = len(self._context_shape or ())
+        if x.shape.rank == 4 and ctx.shape.rank == cr + 1:
+            if x.shape[0] is not None and x.shape[0] == ctx.shape[0]:
+                return x, ctx
+        x_batch = tf.shape(x)[: tf.rank(x) - 3]
+        c_batch = tf.shape(ctx)[: tf.rank(ctx) - cr]
+        batch = tf.broadcast_dynamic_shape(x_batch, c_batch)
+        x = tf.broadcast_to(x, tf.concat([batch, self._event_shape], 0))
+        ctx = tf.broadcast_to(
+            ctx, tf.concat([batch, list(self._context_shape or ())], 0)
+        )
+        return x, tf.reshape(ctx, [-1] + list(self._context_shape or ()))
+
+    def _bound_levels(self, ctx):
+        if ctx is None:
+            return self._levels
+        return [
+            Level(
+                pre_steps=[bind_context(b, ctx) for b in lv.pre_steps],
+                squeeze=lv.squeeze,
+                steps=[bind_context(b, ctx) for b in lv.steps],
+                split=lv.split,
+            )
+            for lv in self._levels
+        ]
 
     def _encode(self, x, apply):
         """Data -> latent. `apply(b, h) -> (b^{-1}(h), ildj)`."""
         checks.check_float_dtype(x, "y", "MultiScale", self._dtype_weights)
         checks.check_event(x, "y", "MultiScale", self._event_shape)
+        x, ctx = self._flat_context(x)
         rank = x.shape.rank
         batch = tf.shape(x)[: rank - 3]
         h = tf.reshape(x, [-1] + self._event_shape)
         ldj = tf.zeros_like(h[:, 0, 0, 0])
         zs = []
-        for i, level in enumerate(self._levels):
+        for i, level in enumerate(self._bound_levels(ctx)):
             for b in level.pre_steps:
                 h, part_ldj = apply(b, h)
                 ldj += part_ldj
@@ -240,14 +338,14 @@ class MultiScale(FusedBijector):
             if self._split_priors[i] is not None:
                 kept_c = h.shape[-1] // 2
                 kept, out = h[..., :kept_c], h[..., kept_c:]
-                mean, log_scale = self._prior(i, kept)
+                mean, log_scale = self._prior(i, kept, ctx)
                 zs.append((out - mean) * tf.exp(-log_scale))
                 ldj -= tf.reduce_sum(log_scale, axis=[1, 2, 3])
                 h = kept
-        if self._learn_top:
-            mean, log_scale = self._top_params(h.dtype)
+        if self._learn_top or ctx is not None:
+            mean, log_scale = self._top_params(h, ctx)
             h = (h - mean) * tf.exp(-log_scale)
-            ldj -= tf.reduce_sum(log_scale)
+            ldj -= tf.reduce_sum(log_scale, axis=[-3, -2, -1])
         zs.append(h)
         z = tf.concat([tf.reshape(t, [tf.shape(t)[0], -1]) for t in zs], axis=-1)
         z = tf.reshape(z, tf.concat([batch, self._event_shape], 0))
@@ -257,21 +355,25 @@ class MultiScale(FusedBijector):
         """Latent -> data. `apply(b, h) -> (b(h), fldj)`."""
         checks.check_float_dtype(z, "x", "MultiScale", self._dtype_weights)
         checks.check_event(z, "x", "MultiScale", self._event_shape)
+        z, ctx = self._flat_context(z)
+        levels = self._bound_levels(ctx)
         rank = z.shape.rank
         batch = tf.shape(z)[: rank - 3]
         flat = tf.reshape(z, [-1, sum(self._z_sizes)])
         parts = tf.split(flat, self._z_sizes, axis=-1)
-        parts = [tf.reshape(p, [-1] + s) for p, s in zip(parts, self._z_shapes)]
+        parts = [
+            tf.reshape(p, [-1] + s) for p, s in zip(parts, self._z_shapes, strict=True)
+        ]
         h = parts.pop()
         ldj = tf.zeros_like(h[:, 0, 0, 0])
-        if self._learn_top:
-            mean, log_scale = self._top_params(h.dtype)
+        if self._learn_top or ctx is not None:
+            mean, log_scale = self._top_params(h, ctx)
             h = h * tf.exp(log_scale) + mean
-            ldj += tf.reduce_sum(log_scale)
-        for i in reversed(range(len(self._levels))):
-            level = self._levels[i]
+            ldj += tf.reduce_sum(log_scale, axis=[-3, -2, -1])
+        for i in reversed(range(len(levels))):
+            level = levels[i]
             if self._split_priors[i] is not None:
-                mean, log_scale = self._prior(i, h)
+                mean, log_scale = self._prior(i, h, ctx)
                 out = parts.pop() * tf.exp(log_scale) + mean
                 ldj += tf.reduce_sum(log_scale, axis=[1, 2, 3])
                 h = tf.concat([h, out], axis=-1)

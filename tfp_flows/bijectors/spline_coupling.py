@@ -33,7 +33,9 @@ class SplineCoupling(AffineCoupling):
       bound: B > 0; the spline maps `[-B, B]` onto itself.
       mask: `'channel'` / `'half'` (the only masks supported).
       **kwargs: as `AffineCoupling` (`parity`, `network`, `hidden_units`,
-        `event_ndims`, `seed`, `dtype`, `validate_args`, `name`).
+        `event_ndims`, `context_shape` (a conditional spline coupling: the
+        network sees `x_a` and the context), `seed`, `dtype`,
+        `validate_args`, `name`).
 
     #### Examples
 
@@ -87,8 +89,9 @@ class SplineCoupling(AffineCoupling):
 
     def _transform(self, x: tf.Tensor, inverse: bool) -> tuple[tf.Tensor, tf.Tensor]:
         self._check(x, "y" if inverse else "x")
+        x, ctx = self._with_context_batch(x)
         x_a, x_b = self._split(x)
-        h = self._run_network(x_a)
+        h = self._run_network(x_a, ctx)
         raw = tf.reshape(
             h, tf.concat([tf.shape(x_b), [self._params_per_channel()]], axis=0)
         )

@@ -205,32 +205,57 @@ def _check_stateless_seed(seed: Seed, owner: str) -> list[int] | TensorLike:
 
 
 def bits_per_dim(
-    log_prob: TensorLike, num_dims: int | tf.Tensor, *, num_levels: int = NUM_LEVELS
+    log_prob: TensorLike,
+    num_dims: int | tf.Tensor,
+    *,
+    num_levels: int | None = None,
+    n_bits: int | None = None,
 ) -> tf.Tensor:
     """Bits per dimension of the discrete data from a continuous `log_prob`.
 
     `log_prob` is the density of the dequantized data in the `[0, 1)` scaled
-    space that `dequantize` produces; the discrete likelihood bound is
-    `log P(k) >= log p(x) - D * log(num_levels)`, so
+    space that `dequantize` (and `preprocess_images`) produce, with `L` levels
+    per dimension; the discrete likelihood bound is
+    `log P(k) >= log p(x) - D * log(L)`, so
 
-        bits/dim = -(log_prob - D * log(num_levels)) / (D * log(2)).
+        bits/dim = -(log_prob - D * log(L)) / (D * log(2)).
+
+    `L = 2**n_bits` with `n_bits` (Glow's n-bit images), else `num_levels`
+    (17, the digits' levels, when neither is given).
 
     Args:
       log_prob: tensor of per-example log-densities (nats).
       num_dims: D, the number of dimensions of one example.
-      num_levels: number of discrete levels of the data.
+      num_levels: number of discrete levels of the data (default 17).
+      n_bits: bits per dimension of the data (`num_levels = 2**n_bits`).
 
     Returns:
       Tensor of the same shape as `log_prob`.
+
+    Raises:
+      ValueError: a bad `num_dims`, `num_levels` or `n_bits`, or both of the
+        last two given and `num_levels != 2**n_bits`.
 
     #### Examples
 
     >>> round(float(bits_per_dim(0.0, 64, num_levels=17)), 9)  # uniform: log2(17)
     4.087462841
+    >>> float(bits_per_dim(0.0, 12, n_bits=5))  # uniform over 32 levels
+    5.0
     """
     owner = "bits_per_dim"
     if not isinstance(num_dims, (tf.Tensor, tf.Variable)):
         num_dims = checks.check_positive_int(num_dims, "num_dims", owner)
+    if n_bits is not None:
+        n_bits = checks.check_positive_int(n_bits, "n_bits", owner)
+        if num_levels is not None and num_levels != 2**n_bits:
+            raise ValueError(
+                f"{owner}: arguments `num_levels` and `n_bits` disagree: "
+                f"num_levels={num_levels!r} but 2**n_bits={2**n_bits}; give one."
+            )
+        num_levels = 2**n_bits
+    elif num_levels is None:
+        num_levels = NUM_LEVELS
     num_levels = checks.check_positive_int(num_levels, "num_levels", owner)
     log_prob = tf.convert_to_tensor(log_prob, dtype_hint=tf.float64)
     d = tf.cast(num_dims, log_prob.dtype)

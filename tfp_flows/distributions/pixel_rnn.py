@@ -14,6 +14,15 @@ context_size=C)`): `dist.log_prob(x, context=z)`, `dist.sample(n, context=z)`
 and `dist.condition(z)`, an ordinary `tfd.Distribution` with batch shape
 `z.shape[:-1]` (e.g. a VAE decoder's output distribution).
 
+The machinery is shared with the Gated PixelCNN: `AutoregressiveImageDistribution`
+holds `log_prob`, the checks, the sampling/completion loops, `condition` and
+`as_keras_model` for any network with the autoregressive-image interface
+(`image_shape`, `num_levels`, `num_logits`, `context_size`, `check_images`,
+`check_context`, `cast_context`, `call(images, context)` giving logits
+`[B, H, W, C, n]`); `PixelRNNDistribution` and
+`tfp_flows.distributions.GatedPixelCNNDistribution` pin the network type and
+the cached sampler steps.
+
 `pixel_rnn(image_shape, ...)` is the registered builder: a distribution made
 by it can be saved as config (`FlowModel.get_config`, `.keras` files) and
 rebuilt with the same weights' shapes; the same `seed` gives the same initial
@@ -41,24 +50,36 @@ from tfp_flows.internal.types import ShapeLike
 from tfp_flows.internal.types import TensorLike
 from tfp_flows.nn.pixel_rnn import PixelRNN
 
-__all__ = ["PixelRNNDistribution", "pixel_rnn"]
+__all__ = ["AutoregressiveImageDistribution", "PixelRNNDistribution", "pixel_rnn"]
 
 
-class PixelRNNDistribution(tfd.Distribution):
-    """Distribution over `[H, W, C]` integer images with a PixelRNN network.
+class AutoregressiveImageDistribution(tfd.Distribution):
+    """Distribution over `[H, W, C]` integer images, given an autoregressive network.
 
-    Event shape `image_shape`, dtype int32; the pixel values are levels
-    `0..num_levels-1`. The network's Keras 3 weights are the distribution's
-    `trainable_variables` (the same `tf.Variable`s).
+    The machinery that `PixelRNNDistribution` and `GatedPixelCNNDistribution`
+    share: the network maps images (and a context) to logits
+    `[B, H, W, C, n]` where the logits at `(i, j, c)` read only earlier
+    pixels in raster order and earlier channels of pixel `(i, j)`; then
 
-    Conditional networks (`PixelRNN(..., context_size=C)`): without a bound
-    context the distribution is the family `p(x | z)` (batch shape `[]`) and
-    `log_prob`, `sample`, `complete` take `context=z`; `condition(z)` (or
-    `context=z` here) binds a context `z [..., C]` and gives an ordinary
-    distribution with batch shape `z.shape[:-1]`.
+        log p(x | z) = sum_{i, j, c} log softmax(logits(x_{<(i, j, c)}, z))[x_{i, j, c}]
+
+    is one parallel pass, and `sample` / `complete` fill pixels in raster
+    order, channel by channel, in an XLA-compiled loop
+    (`tfp_flows.distributions.pixel_rnn_sampling`). Event shape
+    `image_shape`, dtype int32, levels `0..num_levels-1`; the network's
+    Keras 3 weights are the distribution's `trainable_variables`.
+
+    Conditional networks (`context_size=C`): without a bound context the
+    distribution is the family `p(x | z)` (batch shape `[]`) and `log_prob`,
+    `sample`, `complete` take `context=z`; `condition(z)` (or `context=z`
+    here) binds a context `z [..., C]` and gives an ordinary distribution with
+    batch shape `z.shape[:-1]`.
+
+    Use a subclass (`PixelRNNDistribution`, `GatedPixelCNNDistribution`);
+    this class documents the methods they share.
 
     Args:
-      network: a `tfp_flows.nn.PixelRNN`.
+      network: the subclass's network (a Keras 3 layer).
       context: a context `[..., C]` to bind (conditional networks only).
       validate_args: also check that pixel values are integers inside
         `tf.function` (eager inputs are always checked; the range
@@ -66,61 +87,36 @@ class PixelRNNDistribution(tfd.Distribution):
         where assertions are dropped, an out-of-range level gives a NaN
         log-probability).
       name: name of the distribution.
+      parameters: the subclass's constructor arguments (`dict(locals())`).
 
     Raises:
-      ValueError: `network` is not a `PixelRNN`; `context` given for an
-        unconditional network or not `[..., C]`.
-
-    #### Examples
-
-    >>> from tfp_flows.nn import PixelRNN
-    >>> net = PixelRNN((3, 3, 1), num_levels=4, hidden_units=2, output_units=4)
-    >>> dist = PixelRNNDistribution(net)
-    >>> x = dist.sample(2, seed=1)
-    >>> x.shape, x.dtype.name, bool(tf.reduce_all((x >= 0) & (x < 4)))
-    (TensorShape([2, 3, 3, 1]), 'int32', True)
-    >>> dist.log_prob(x).shape
-    TensorShape([2])
-
-    A VAE-style decoder `p(x | z)`: bind a batch of latents `z [4, 2]`.
-
-    >>> cond = PixelRNNDistribution(PixelRNN((3, 3, 1), num_levels=2,
-    ...     hidden_units=2, output_units=4, context_size=2))
-    >>> z = tf.random.stateless_normal([4, 2], seed=[1, 2])
-    >>> decoder = cond.condition(z)
-    >>> decoder.batch_shape, decoder.sample(seed=1).shape
-    (TensorShape([4]), TensorShape([4, 3, 3, 1]))
-    >>> decoder.log_prob(decoder.sample(seed=1)).shape
-    TensorShape([4])
-    >>> cond.log_prob(tf.zeros([4, 3, 3, 1], tf.int32), context=z).shape
-    TensorShape([4])
-
-    #### References
-
-    [1] Aaron van den Oord, Nal Kalchbrenner, Koray Kavukcuoglu. Pixel
-        Recurrent Neural Networks. ICML 2016. https://arxiv.org/abs/1601.06759
+      ValueError: `network` is not of the subclass's network type; `context`
+        given for an unconditional network or not `[..., C]` of a real dtype.
     """
 
     def __init__(
         self,
-        network: PixelRNN,
+        network: Any,
         *,
         context: TensorLike | None = None,
         validate_args: bool = False,
         name: str | None = None,
+        parameters: dict[str, Any] | None = None,
     ):
-        parameters = dict(locals())
-        if not isinstance(network, PixelRNN):
+        parameters = dict(locals()) if parameters is None else parameters
+        owner = type(self).__name__
+        network_type = self._network_type()
+        if not isinstance(network, network_type):
             raise ValueError(
-                "PixelRNNDistribution: argument `network` must be a "
-                f"tfp_flows.nn.PixelRNN; got {type(network).__name__}."
+                f"{owner}: argument `network` must be a "
+                f"tfp_flows.nn.{network_type.__name__}; got {type(network).__name__}."
             )
         if context is not None:
             if network.context_size is None:
-                network.check_context(context, owner="PixelRNNDistribution")
-            context = self._check_context_any_batch(network, context)
-        with tf.name_scope(name or "PixelRNNDistribution") as name:
-            self._network = network
+                network.check_context(context, owner=owner)
+            context = self._check_context_any_batch(network, context, owner)
+        with tf.name_scope(name or owner) as name:
+            self._network: Any = network
             self._context: tf.Tensor | None = context
             # The tf.Variables behind the Keras weights, so that
             # `trainable_variables` (tf.Module) sees them.
@@ -141,9 +137,27 @@ class PixelRNNDistribution(tfd.Distribution):
     def _parameter_properties(cls, dtype=None, num_classes=None):
         return {}
 
+    @classmethod
+    def _network_type(cls) -> Any:
+        """The network class the subclass takes."""
+        raise NotImplementedError(
+            f"{cls.__name__} is the shared base; use PixelRNNDistribution or "
+            "GatedPixelCNNDistribution."
+        )
+
+    def _loop_steps(self) -> Any:
+        """The cached sampler's steps for this network (`autoregressive_loop`)."""
+        return None
+
+    _keras_model_name = "autoregressive_image_nll"
+
     @property
-    def network(self) -> PixelRNN:
-        """The Keras 3 `PixelRNN` layer (the trainable object)."""
+    def _owner(self) -> str:
+        return type(self).__name__
+
+    @property
+    def network(self) -> Any:
+        """The Keras 3 network layer (the trainable object)."""
         return self._network
 
     @property
@@ -157,11 +171,25 @@ class PixelRNNDistribution(tfd.Distribution):
         return self._network.context_size
 
     @property
+    def context_shape(self) -> tuple[int, ...] | None:
+        """`(C,)` for a conditional family with no bound context, else None.
+
+        (The conditioning protocol, `tfp_flows.internal.conditioning`.)
+        """
+        size = self._network.context_size
+        return None if size is None or self._context is not None else (size,)
+
+    @property
+    def context_dtype(self) -> tf.DType:
+        """The float dtype a context is cast to (the network's compute dtype)."""
+        return tf.as_dtype(self._network.compute_dtype)
+
+    @property
     def context(self) -> tf.Tensor | None:
         """The bound context `[..., C]`, or None."""
         return self._context
 
-    def condition(self, context: TensorLike) -> PixelRNNDistribution:
+    def condition(self, context: TensorLike) -> Any:
         """`p(. | context)`: an ordinary distribution with the context bound.
 
         Args:
@@ -169,7 +197,7 @@ class PixelRNNDistribution(tfd.Distribution):
             (one image distribution per context row).
 
         Returns:
-          A `PixelRNNDistribution` on the same network (same weights and the
+          A distribution of this class on the same network (same weights and the
           same compiled sampling loops).
 
         Raises:
@@ -178,7 +206,7 @@ class PixelRNNDistribution(tfd.Distribution):
         """
         if self._context is not None:
             raise ValueError(
-                "PixelRNNDistribution.condition: this distribution already has "
+                f"{self._owner}.condition: this distribution already has "
                 "a bound context (shape "
                 f"{shape_str(self._context.shape)}); call `condition` on the "
                 "unconditioned family."
@@ -186,20 +214,29 @@ class PixelRNNDistribution(tfd.Distribution):
         net = self._network
         if net.context_size is None:
             raise ValueError(
-                "PixelRNNDistribution.condition: this network is unconditional "
-                "(context_size=None); build the PixelRNN with `context_size=C`."
+                f"{self._owner}.condition: this network is unconditional "
+                f"(context_size=None); build the {type(net).__name__} with "
+                "`context_size=C`."
             )
         if context is None:
-            net.check_context(None, owner="PixelRNNDistribution.condition")
-        dist = PixelRNNDistribution(
+            net.check_context(None, owner=f"{self._owner}.condition")
+        dist = type(self)(
             net, context=context, validate_args=self.validate_args, name=self.name
         )
         dist._compiled = self._compiled  # share the XLA loops
         return dist
 
     @staticmethod
-    def _check_context_any_batch(network, context, owner="PixelRNNDistribution"):
+    def _check_context_any_batch(network, context, owner):
         """`context` as a float tensor `[..., C]` (ValueError otherwise)."""
+        context = tf.convert_to_tensor(context)
+        dtype = tf.as_dtype(context.dtype)
+        if dtype.is_bool or not (dtype.is_floating or dtype.is_integer):
+            raise ValueError(
+                f"{owner}: argument `context` must be a real tensor (float, or "
+                "integer such as a one-hot label `tf.one_hot(labels, "
+                f"{network.context_size})`); got dtype {dtype.name}."
+            )
         context = network.cast_context(context)
         size = network.context_size
         shape = context.shape
@@ -240,9 +277,7 @@ class PixelRNNDistribution(tfd.Distribution):
         `[*sample_shape, *z.shape[:-1], H, W, C]`. `cached=False` re-runs the
         network for every pixel (slow; for checks and benchmarks).
         """
-        sample_shape = checks.check_sample_shape(
-            sample_shape, "PixelRNNDistribution.sample"
-        )
+        sample_shape = checks.check_sample_shape(sample_shape, f"{self._owner}.sample")
         context = kwargs.pop("context", None)
         if context is not None and self._context is None:
             return self.condition(context).sample(
@@ -278,7 +313,7 @@ class PixelRNNDistribution(tfd.Distribution):
         softmax error. Inside XLA, where assertions are dropped, `log_prob`
         is NaN for out-of-range levels (see `per_pixel_log_prob`).
         """
-        self._network.check_images(x, arg_name, "PixelRNNDistribution")
+        self._network.check_images(x, arg_name, self._owner)
         top = self.num_levels - 1
         value = tf.get_static_value(x)
         if value is not None:
@@ -286,12 +321,12 @@ class PixelRNNDistribution(tfd.Distribution):
             if value.size and not np.all(np.equal(np.mod(value, 1), 0)):
                 bad = value[np.mod(value, 1) != 0].reshape(-1)[0]
                 raise ValueError(
-                    f"PixelRNNDistribution: argument `{arg_name}` must hold integer "
+                    f"{self._owner}: argument `{arg_name}` must hold integer "
                     f"pixel levels 0..{top}; got a non-integer value {bad!r}."
                 )
             if value.size and (value.min() < 0 or value.max() > top):
                 raise ValueError(
-                    f"PixelRNNDistribution: argument `{arg_name}` must hold pixel "
+                    f"{self._owner}: argument `{arg_name}` must hold pixel "
                     f"levels in 0..{top}; got values in "
                     f"{value.min()}..{value.max()}."
                 )
@@ -300,7 +335,7 @@ class PixelRNNDistribution(tfd.Distribution):
             return x
         xf = tf.cast(x, tf.float32)
         msg = (
-            f"PixelRNNDistribution: argument `{arg_name}` must hold integers in "
+            f"{self._owner}: argument `{arg_name}` must hold integers in "
             f"0..{top} (num_levels={self.num_levels})."
         )
         assertions = [
@@ -332,7 +367,7 @@ class PixelRNNDistribution(tfd.Distribution):
         """
         value = tf.convert_to_tensor(value)
         value = self._check_values(value, "value")
-        context = self._resolve_context(context, "PixelRNNDistribution.log_prob")
+        context = self._resolve_context(context, f"{self._owner}.log_prob")
         event = self._network.image_shape
         batch_shape = tf.shape(value)[:-3]
         if context is not None:
@@ -371,6 +406,7 @@ class PixelRNNDistribution(tfd.Distribution):
         key = (bool(cached), bool(with_logits))
         if key not in self._compiled.functions:
             net = self._network
+            steps = self._loop_steps()
 
             def loop(known, num_known, seed, context):
                 return autoregressive_loop(
@@ -379,6 +415,7 @@ class PixelRNNDistribution(tfd.Distribution):
                     num_known,
                     seed,
                     context=context,
+                    steps=steps,
                     cached=key[0],
                     with_logits=key[1],
                 )
@@ -394,14 +431,14 @@ class PixelRNNDistribution(tfd.Distribution):
             # sanitize_seed would draw a stateful seed from it).
             seed = tf.constant([int(seed), 0], tf.int32)
         else:
-            seed = tfp.random.sanitize_seed(seed, salt="PixelRNNDistribution")
+            seed = tfp.random.sanitize_seed(seed, salt=self._owner)
         image, _ = self._loop_fn(cached)(
             known, tf.constant(num_known, tf.int32), tf.cast(seed, tf.int32), context
         )
         return tf.cast(tf.round(image), tf.int32)
 
     def _sample_n(self, n, seed=None, cached=True, context=None):
-        context = self._resolve_context(context, "PixelRNNDistribution.sample")
+        context = self._resolve_context(context, f"{self._owner}.sample")
         n = tf.convert_to_tensor(n, tf.int32)
         event = self._network.image_shape
         if context is not None:
@@ -467,24 +504,24 @@ class PixelRNNDistribution(tfd.Distribution):
         images = tf.convert_to_tensor(images)
         if images.shape.rank != 4:
             raise ValueError(
-                "PixelRNNDistribution.complete: argument `images` must be "
+                f"{self._owner}.complete: argument `images` must be "
                 f"[N, {', '.join(map(str, self._network.image_shape))}]; got shape "
                 f"{images.shape.as_list()}."
             )
         height, width, _ = self._network.image_shape
         if isinstance(num_rows, bool) or not isinstance(num_rows, (int, np.integer)):
             raise ValueError(
-                "PixelRNNDistribution.complete: argument `num_rows` must be an "
+                f"{self._owner}.complete: argument `num_rows` must be an "
                 f"integer in 0..{height}; got {num_rows!r}."
             )
         if not 0 <= num_rows <= height:
             raise ValueError(
-                "PixelRNNDistribution.complete: argument `num_rows` must be an "
+                f"{self._owner}.complete: argument `num_rows` must be an "
                 f"integer in 0..{height}; got {num_rows}."
             )
         images = self._check_values(images, "images")
         context = self._rows_context(
-            context, images.shape[0], "PixelRNNDistribution.complete"
+            context, images.shape[0], f"{self._owner}.complete"
         )
         return self._run_loop(
             tf.cast(images, tf.float32), int(num_rows) * width, seed, cached, context
@@ -505,7 +542,7 @@ class PixelRNNDistribution(tfd.Distribution):
         images = tf.convert_to_tensor(images)
         images = self._check_values(images, "images")
         context = self._rows_context(
-            context, images.shape[0], "PixelRNNDistribution.teacher_forced_logits"
+            context, images.shape[0], f"{self._owner}.teacher_forced_logits"
         )
         height, width, _ = self._network.image_shape
         _, logits = self._loop_fn(cached, with_logits=True)(
@@ -522,7 +559,7 @@ class PixelRNNDistribution(tfd.Distribution):
         """A Keras 3 model whose loss is the mean negative log-likelihood.
 
         `model(images)` returns the per-image NLL (nats); `model.fit(images)`
-        trains the PixelRNN's weights (`model.trainable_weights` are exactly
+        trains the network's weights (`model.trainable_weights` are exactly
         the network's). For a conditional family the inputs are
         `(images, context)` pairs.
 
@@ -537,6 +574,112 @@ class PixelRNNDistribution(tfd.Distribution):
         return _NegLogProbModel(self)
 
 
+class PixelRNNDistribution(AutoregressiveImageDistribution):
+    """Distribution over `[H, W, C]` integer images with a PixelRNN network.
+
+    Event shape `image_shape`, dtype int32; the pixel values are levels
+    `0..num_levels-1`. The network's Keras 3 weights are the distribution's
+    `trainable_variables` (the same `tf.Variable`s). `log_prob`, `sample`,
+    `complete`, `condition` and `as_keras_model` are those of
+    `AutoregressiveImageDistribution`; the cached sampler keeps the recurrent
+    states of finished rows.
+
+    Conditional networks (`PixelRNN(..., context_size=C)`): without a bound
+    context the distribution is the family `p(x | z)` (batch shape `[]`) and
+    `log_prob`, `sample`, `complete` take `context=z`; `condition(z)` (or
+    `context=z` here) binds a context `z [..., C]` and gives an ordinary
+    distribution with batch shape `z.shape[:-1]`.
+
+    Args:
+      network: a `tfp_flows.nn.PixelRNN`.
+      context: a context `[..., C]` to bind (conditional networks only).
+      validate_args: also check that pixel values are integers inside
+        `tf.function` (eager inputs are always checked; the range
+        `0..num_levels-1` is asserted in `tf.function` too, and under XLA,
+        where assertions are dropped, an out-of-range level gives a NaN
+        log-probability).
+      name: name of the distribution.
+
+    Raises:
+      ValueError: `network` is not a `PixelRNN`; `context` given for an
+        unconditional network or not `[..., C]`.
+
+    #### Examples
+
+    >>> from tfp_flows.nn import PixelRNN
+    >>> net = PixelRNN((3, 3, 1), num_levels=4, hidden_units=2, output_units=4)
+    >>> dist = PixelRNNDistribution(net)
+    >>> x = dist.sample(2, seed=1)
+    >>> x.shape, x.dtype.name, bool(tf.reduce_all((x >= 0) & (x < 4)))
+    (TensorShape([2, 3, 3, 1]), 'int32', True)
+    >>> dist.log_prob(x).shape
+    TensorShape([2])
+
+    A VAE-style decoder `p(x | z)`: bind a batch of latents `z [4, 2]`.
+
+    >>> cond = PixelRNNDistribution(PixelRNN((3, 3, 1), num_levels=2,
+    ...     hidden_units=2, output_units=4, context_size=2))
+    >>> z = tf.random.stateless_normal([4, 2], seed=[1, 2])
+    >>> decoder = cond.condition(z)
+    >>> decoder.batch_shape, decoder.sample(seed=1).shape
+    (TensorShape([4]), TensorShape([4, 3, 3, 1]))
+    >>> decoder.log_prob(decoder.sample(seed=1)).shape
+    TensorShape([4])
+    >>> cond.log_prob(tf.zeros([4, 3, 3, 1], tf.int32), context=z).shape
+    TensorShape([4])
+
+    #### References
+
+    [1] Aaron van den Oord, Nal Kalchbrenner, Koray Kavukcuoglu. Pixel
+        Recurrent Neural Networks. ICML 2016. https://arxiv.org/abs/1601.06759
+    """
+
+    _keras_model_name = "pixel_rnn_nll"
+
+    def __init__(
+        self,
+        network: PixelRNN,
+        *,
+        context: TensorLike | None = None,
+        validate_args: bool = False,
+        name: str | None = None,
+    ):
+        parameters = dict(locals())
+        super().__init__(
+            network,
+            context=context,
+            validate_args=validate_args,
+            name=name,
+            parameters=parameters,
+        )
+
+    @classmethod
+    def _network_type(cls) -> type:
+        return PixelRNN
+
+    @property
+    def network(self) -> PixelRNN:
+        """The Keras 3 `PixelRNN` layer (the trainable object)."""
+        return self._network
+
+    def condition(self, context: TensorLike) -> PixelRNNDistribution:
+        """`p(. | context)`: an ordinary distribution with the context bound.
+
+        Args:
+          context: `[..., C]`; the result has batch shape `context.shape[:-1]`
+            (one image distribution per context row).
+
+        Returns:
+          A `PixelRNNDistribution` on the same network (same weights and the
+          same compiled sampling loops).
+
+        Raises:
+          ValueError: an unconditional network; `context` None or not
+            `[..., C]`; a context already bound.
+        """
+        return super().condition(context)
+
+
 class _CompiledLoops:
     """Holds the XLA-compiled sampling loops (untracked by tf.Module)."""
 
@@ -548,7 +691,7 @@ class _NegLogProbModel(keras.Model):
     """Keras 3 model: images -> per-image NLL; loss = mean NLL."""
 
     def __init__(self, distribution, **kwargs):
-        kwargs.setdefault("name", "pixel_rnn_nll")
+        kwargs.setdefault("name", distribution._keras_model_name)
         super().__init__(**kwargs)
         self.network = distribution.network
         self._distribution = distribution
@@ -558,7 +701,7 @@ class _NegLogProbModel(keras.Model):
         if dist.context_size is not None and dist.context is None:
             if not isinstance(inputs, (list, tuple)) or len(inputs) != 2:
                 raise ValueError(
-                    "PixelRNNDistribution.as_keras_model: this network is "
+                    f"{dist._owner}.as_keras_model: this network is "
                     f"conditional (context_size={dist.context_size}); pass "
                     "inputs as (images, context)."
                 )

@@ -1,6 +1,10 @@
 """Not public API: pixel-by-pixel loops of a `PixelRNN` (sampling, completion).
 
-Two loops over pixels in raster order and, inside a pixel, colour channels:
+The loop itself (`autoregressive_loop`) takes any network with the
+autoregressive-image interface; the cached steps are the network's own
+(`PixelRNNSteps` here, `GatedPixelCNNSteps` beside the Gated PixelCNN's
+distribution). For a PixelRNN there are two loops over pixels in raster order
+and, inside a pixel, colour channels:
 
 * cached: keeps the recurrent states of finished rows and the columns of
   the current row computed so far, so a new pixel costs about one pixel's
@@ -45,15 +49,15 @@ group correctly, and its states are the ones kept.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import tensorflow as tf
 
 from tfp_flows.internal.types import TensorLike
-from tfp_flows.nn.pixel_rnn import PixelRNN
 from tfp_flows.nn.pixel_rnn import _lstm_update
 
-__all__ = ["autoregressive_loop"]
+__all__ = ["PixelRNNSteps", "autoregressive_loop"]
 
 
 def _set_column(row, j, value):
@@ -333,8 +337,53 @@ def _any_batch(loop_vars):
     return tf.nest.map_structure(relax, loop_vars)
 
 
+class PixelRNNSteps:
+    """The cached steps of a `PixelRNN` (`_RowCache` / `_DiagonalCache`).
+
+    The interface `autoregressive_loop` runs for any network's cached
+    sampler: `init()` gives the loop-carried cache; per row, `begin_row`
+    computes what is fixed for the row (not carried); per pixel, `pixel`
+    gives the flat logits `[B, C * n]` of the current pixel and the new
+    cache; `end_row` finishes the row's cache.
+    """
+
+    def __init__(self, net: Any, batch: tf.Tensor, dtype: Any, context: Any):
+        self.net = net
+        self.batch = batch
+        self.dtype = dtype
+        self.kind = _RowCache if net.layer_type == "row" else _DiagonalCache
+        self.weights = self.kind.weights(net)
+        self.biases = self.kind.context_biases(net, context)
+
+    def init(self) -> Any:
+        """The cache before the first row."""
+        return self.kind.init(self.net, self.batch, self.dtype)
+
+    def begin_row(self, image: tf.Tensor, i: tf.Tensor) -> Any:
+        """The 7 x 7 mask-A conv's rows above row `i`, for the whole row."""
+        x_padded = tf.pad(self.net.normalize(image), [[0, 0], [3, 0], [3, 3], [0, 0]])
+        window = tf.slice(x_padded, [0, i, 0, 0], [-1, 3, -1, -1])
+        above = tf.nn.conv2d(window, self.weights.above_kernel, 1, "VALID")
+        return above[:, 0] + self.weights.input_bias  # [B, W, 2h]
+
+    def pixel(
+        self, row: tf.Tensor, above: Any, cache: Any, j: tf.Tensor
+    ) -> tuple[tf.Tensor, Any]:
+        """Logits `[B, C * n]` at column `j` of the row `row [B, W, C]`."""
+        # Current row: 3 pixels to the left and the centre.
+        padded = tf.pad(self.net.normalize(row), [[0, 0], [3, 0], [0, 0]])
+        stream = _flat_window(above, j, 1) + tf.matmul(
+            _flat_window(padded, j, 4), self.weights.row_kernel
+        )
+        return self.kind.pixel(self.net, self.weights, stream, cache, j, self.biases)
+
+    def end_row(self, cache: Any) -> Any:
+        """The cache after the last pixel of a row."""
+        return self.kind.end_row(self.net, self.weights, cache, self.biases)
+
+
 def autoregressive_loop(
-    net: PixelRNN,
+    net: Any,
     known: TensorLike,
     num_known: TensorLike,
     seed: TensorLike,
@@ -342,20 +391,28 @@ def autoregressive_loop(
     context: tf.Tensor | None = None,
     cached: bool = True,
     with_logits: bool = True,
+    steps: Callable[..., Any] | None = None,
 ) -> tuple[tf.Tensor, tf.Tensor]:
     """Fills an image pixel by pixel, channel by channel.
 
     Args:
-      net: a built `PixelRNN`.
+      net: a built network with the autoregressive-image interface
+        (`image_shape`, `num_logits`, `compute_dtype`, `call(images,
+        context)` giving logits `[B, H, W, C, n]`): a `PixelRNN` or a
+        `GatedPixelCNN`.
       known: `[B, H, W, C]` image; the first `num_known` pixels (raster order)
         are kept, the rest are sampled.
       num_known: int32 scalar tensor, `0..H*W`.
       seed: stateless seed, shape `[2]` int32.
       context: `[B, C]` for a conditional network (the same context at every
         step: its per-layer biases are computed once), else None.
-      cached: keep recurrent states (True) or re-run the network per step.
+      cached: use the network's cached steps (True) or re-run the network
+        per step.
       with_logits: also collect the logits of every step (teacher forcing
         checks); sampling skips that work and returns an empty tensor.
+      steps: the class of the cached steps, called as
+        `steps(net, batch, dtype, context)` (interface of `PixelRNNSteps`);
+        None: `PixelRNNSteps`.
 
     Returns:
       `(image [B, H, W, C] float, logits [B, H, W, C, n])`.
@@ -371,11 +428,9 @@ def autoregressive_loop(
         logits_all = tf.zeros([0], dtype)
     if context is not None:
         context = tf.cast(context, dtype)
-    kind = _RowCache if net.layer_type == "row" else _DiagonalCache
     if cached:
-        cache = kind.init(net, batch, dtype)
-        weights = kind.weights(net)
-        biases = kind.context_biases(net, context)
+        stepper = (steps or PixelRNNSteps)(net, batch, dtype, context)
+        cache = stepper.init()
     else:
         cache = 0
 
@@ -405,11 +460,7 @@ def autoregressive_loop(
             dtype=dtype,
         )
         if cached:
-            # The 7 x 7 mask-A conv's rows above row i, for the whole row.
-            x_padded = tf.pad(net.normalize(image), [[0, 0], [3, 0], [3, 3], [0, 0]])
-            window = tf.slice(x_padded, [0, i, 0, 0], [-1, 3, -1, -1])
-            above = tf.nn.conv2d(window, weights.above_kernel, 1, "VALID")
-            above = above[:, 0] + weights.input_bias  # [B, W, 2h]
+            row_inputs = stepper.begin_row(image, i)
         row_logits = (
             tf.zeros(tf.stack([batch, width, channels, n_logits]), dtype)
             if with_logits
@@ -421,12 +472,7 @@ def autoregressive_loop(
             keep = pos < num_known
             for c in range(channels):
                 if cached:
-                    # Current row: 3 pixels to the left and the centre.
-                    padded = tf.pad(net.normalize(row), [[0, 0], [3, 0], [0, 0]])
-                    stream = _flat_window(above, j, 1) + tf.matmul(
-                        _flat_window(padded, j, 4), weights.row_kernel
-                    )
-                    logits, cache = kind.pixel(net, weights, stream, cache, j, biases)
+                    logits, cache = stepper.pixel(row, row_inputs, cache, j)
                 else:
                     logits = net(set_row(image, i, row), context=context)[:, i, j]
                     logits = tf.reshape(logits, [batch, channels * n_logits])
@@ -454,7 +500,7 @@ def autoregressive_loop(
         if with_logits:
             logits_all = set_row(logits_all, i, row_logits)
         if cached:
-            cache = kind.end_row(net, weights, cache, biases)
+            cache = stepper.end_row(cache)
         return i + 1, image, logits_all, cache
 
     loop_vars = (tf.constant(0), image, logits_all, cache)

@@ -8,15 +8,17 @@ naming the argument; see `tfp_flows.internal.flow_distribution`.)
 
 from tfp_flows.flows.act_norm_init import initialize_act_norms
 from tfp_flows.flows.act_norm_init import replica_sum
-from tfp_flows.flows.autoregressive import ConditionalFlow
 from tfp_flows.flows.autoregressive import iaf
 from tfp_flows.flows.autoregressive import maf
 from tfp_flows.flows.autoregressive import mask_ensemble_log_prob
+from tfp_flows.flows.conditional import ConditionalFlow
+from tfp_flows.flows.continuous import ffjord
 from tfp_flows.flows.coupling import coupling_flow
 from tfp_flows.flows.glow import glow
 from tfp_flows.flows.glow import realnvp
 from tfp_flows.flows.glow import sample_with_temperature
 from tfp_flows.flows.vi import fit_reverse_kl
+from tfp_flows.flows.vi import householder_flow
 from tfp_flows.flows.vi import planar_flow
 from tfp_flows.flows.vi import radial_flow
 from tfp_flows.flows.vi import sylvester_flow
@@ -27,12 +29,14 @@ __all__ = [
     "maf",
     "mask_ensemble_log_prob",
     "coupling_flow",
+    "ffjord",
     "glow",
     "initialize_act_norms",
     "replica_sum",
     "realnvp",
     "sample_with_temperature",
     "fit_reverse_kl",
+    "householder_flow",
     "planar_flow",
     "radial_flow",
     "sylvester_flow",

@@ -8,12 +8,16 @@ initializes each ActNorm on the data as it reaches it.
 
 from __future__ import annotations
 
+from typing import Any
+
 import tensorflow as tf
 from tensorflow_probability import bijectors as tfb
 from tensorflow_probability import distributions as tfd
 
 from tfp_flows.bijectors.act_norm import ActNorm
 from tfp_flows.internal import checks
+from tfp_flows.internal.conditioning import check_no_context
+from tfp_flows.internal.conditioning import is_conditional_family
 from tfp_flows.internal.types import ReduceFn
 from tfp_flows.internal.types import TensorLike
 
@@ -85,6 +89,7 @@ def initialize_act_norms(
     flow: tfd.Distribution | tfb.Bijector,
     data: TensorLike,
     *,
+    context: TensorLike | None = None,
     reduce_fn: ReduceFn | None = None,
 ) -> tf.Tensor:
     """Data-dependent initialization of every ActNorm in a flow, in one pass.
@@ -102,6 +107,10 @@ def initialize_act_norms(
     Args:
       flow: a `tfd.TransformedDistribution` or a bijector.
       data: a float batch of training data (e.g. 256 dequantized images).
+      context: for a conditional family, the batch's contexts (one per row,
+        as in training): the flow is `flow.condition(context)`, so each
+        ActNorm sees the data as the conditional couplings before it
+        transformed them.
       reduce_fn: optional `reduce_fn(sum_c, sum_sq_c, count)` returning global
         sums (see `ActNorm.initialize`), e.g. `replica_sum`.
 
@@ -110,8 +119,8 @@ def initialize_act_norms(
 
     Raises:
       ValueError: integer, empty or non-finite `data` (nothing is written to
-        an ActNorm from it), `data` of the wrong event shape, or a conditional
-        family as `flow` (initialize `flow.condition(c)`).
+        an ActNorm from it), `data` of the wrong event shape, a conditional
+        family without `context`, or a `context` for an unconditional flow.
       TypeError: `flow` is neither a distribution nor a bijector.
 
     #### Examples
@@ -125,13 +134,19 @@ def initialize_act_norms(
     True
     """
     owner = "initialize_act_norms"
-    if hasattr(flow, "condition") and not hasattr(flow, "bijector"):
-        raise ValueError(
-            f"{owner}: argument `flow` is a conditional family "
-            f"({type(flow).__name__}); bind a context first: "
-            "`initialize_act_norms(flow.condition(context), data)` (or "
-            "`FlowModel.initialize_act_norms((x, context))`)."
-        )
+    if is_conditional_family(flow):
+        if context is None:
+            raise ValueError(
+                f"{owner}: argument `flow` is a conditional family "
+                f"({type(flow).__name__}); pass the batch's contexts: "
+                "`initialize_act_norms(flow, data, context=c)` (the same as "
+                "`initialize_act_norms(flow.condition(c), data)`; or "
+                "`FlowModel.initialize_act_norms((x, context))`)."
+            )
+        family: Any = flow
+        flow = family.condition(context)
+    else:
+        check_no_context(context, owner)
     bijector = getattr(flow, "bijector", flow)
     if not isinstance(bijector, tfb.Bijector):
         raise TypeError(

@@ -22,123 +22,30 @@ import tensorflow as tf
 from tensorflow_probability import bijectors as tfb
 from tensorflow_probability import distributions as tfd
 
-from tfp_flows.bijectors._spline import num_spline_params
+from tfp_flows.bijectors._sigmoidal import SIGMOIDAL_TRANSFORMS
+from tfp_flows.bijectors._sigmoidal import check_sigmoidal_args
 from tfp_flows.bijectors.act_norm import ActNorm
 from tfp_flows.bijectors.maf import IAF
 from tfp_flows.bijectors.maf import MAF
+from tfp_flows.bijectors.maf import transform_num_params
 from tfp_flows.flows._base import base_distribution_or_default
 from tfp_flows.flows._base import chain_flow
+from tfp_flows.flows.conditional import ConditionalFlow
 from tfp_flows.internal.checks import check_dtype_arg
 from tfp_flows.internal.checks import check_positive_int
 from tfp_flows.internal.checks import check_seed
-from tfp_flows.internal.checks import shape_str
-from tfp_flows.internal.flow_distribution import FlowDistribution
-from tfp_flows.internal.keras import keras
 from tfp_flows.internal.keras import keras_layers_of
 from tfp_flows.internal.specs import register_builder
 from tfp_flows.internal.types import ActivationLike
 from tfp_flows.internal.types import DTypeLike
 from tfp_flows.internal.types import InputOrder
-from tfp_flows.internal.types import Seed
-from tfp_flows.internal.types import ShapeLike
 from tfp_flows.internal.types import TensorLike
 from tfp_flows.nn.made import MADE
 from tfp_flows.nn.made import check_hidden_units
 from tfp_flows.nn.made import made_degrees
 
+# `ConditionalFlow` moved to `tfp_flows.flows.conditional`; re-exported here.
 __all__ = ["ConditionalFlow", "iaf", "maf", "mask_ensemble_log_prob"]
-
-
-class ConditionalFlow(tf.Module):
-    """A family of flows `p(x | c)`: one context routed to every layer.
-
-    Holds the base distribution and the stack (forward order) of bijectors;
-    the MAF/IAF layers take the context, the others (permutations, ActNorm)
-    do not. `condition(c)` returns an ordinary `tfd.TransformedDistribution`.
-
-    Args:
-      distribution: the base distribution (event shape `[D]`).
-      bijectors: the bijectors in forward (base -> data) order.
-      context_size: C.
-      name: module name.
-    """
-
-    def __init__(
-        self,
-        distribution: tfd.Distribution,
-        bijectors: Sequence[tfb.Bijector],
-        context_size: int,
-        name: str = "flow",
-        *,
-        owner: str | None = None,
-    ):
-        super().__init__(name=name)
-        self.distribution = distribution
-        self.bijectors = list(bijectors)
-        self.context_size = int(context_size)
-        self._owner = owner or name
-
-    @property
-    def event_shape(self) -> tf.TensorShape:
-        """Event shape `[D]`."""
-        return self.distribution.event_shape
-
-    @property
-    def keras_layers(self) -> list[keras.layers.Layer]:
-        """The Keras 3 layers holding the flow's weights."""
-        return keras_layers_of(self)
-
-    def condition(self, context: TensorLike) -> tfd.TransformedDistribution:
-        """`p(. | context)` as a `tfd.TransformedDistribution`.
-
-        Args:
-          context: `[C]` (one context for every row) or `[..., C]` with the
-            batch shape of the values later passed to `log_prob` (or of
-            `sample_shape`).
-
-        Raises:
-          ValueError: if `context` is None or not `[..., C]`.
-        """
-        if context is None:
-            raise ValueError(
-                f"ConditionalFlow: argument `context` is required (shape [..., "
-                f"{self.context_size}]); got None."
-            )
-        context = tf.convert_to_tensor(context, dtype_hint=self.distribution.dtype)
-        if context.shape.rank is not None and (
-            context.shape.rank == 0
-            or context.shape[-1] not in (None, self.context_size)
-        ):
-            raise ValueError(
-                f"ConditionalFlow: argument `context` must have shape [..., "
-                f"{self.context_size}]; got shape {shape_str(context.shape)}."
-            )
-        bound = [
-            b.with_context(context) if isinstance(b, (MAF, IAF)) else b
-            for b in self.bijectors
-        ]
-        return FlowDistribution(
-            self.distribution,
-            tfb.Chain(bound[::-1]),
-            owner=self._owner,
-            context_bound=True,
-            name=self.name,
-        )
-
-    def log_prob(self, x: TensorLike, context: TensorLike) -> tf.Tensor:
-        """`log p(x | context)`."""
-        dist = self.condition(context)
-        dist.check_value(x, "log_prob", arg_name="x")
-        return dist.log_prob(x)
-
-    def sample(
-        self,
-        sample_shape: ShapeLike = (),
-        context: TensorLike | None = None,
-        seed: Seed = None,
-    ) -> tf.Tensor:
-        """Samples of `p(. | context)`; see `condition` for the context shape."""
-        return self.condition(context).sample(sample_shape, seed=seed)
 
 
 def _fold_permutations(d, k, perms, input_order, num_masks):
@@ -207,6 +114,8 @@ def _autoregressive_flow(
     log_scale_bound,
     num_bins,
     spline_bound,
+    num_hidden_sigmoids,
+    sigmoid_layers,
     seed,
     dtype,
     validate_args,
@@ -228,6 +137,14 @@ def _autoregressive_flow(
     hidden_units = check_hidden_units(d, hidden_units, context_size, owner=owner)
     seed = check_seed(seed, owner)
     dtype = check_dtype_arg(dtype, owner)
+    if transform in SIGMOIDAL_TRANSFORMS:  # before the MADEs are sized by them
+        check_sigmoidal_args(owner, num_hidden_sigmoids, sigmoid_layers)
+    num_params = transform_num_params(
+        transform,
+        num_bins=num_bins,
+        num_hidden_sigmoids=num_hidden_sigmoids,
+        sigmoid_layers=sigmoid_layers,
+    )
     rng = np.random.default_rng(seed)
     if permutation == "reverse":
         perms: list[Any] = [np.arange(d)[::-1]] * (k - 1)  # arrays, or all None
@@ -250,7 +167,7 @@ def _autoregressive_flow(
     for i in range(k):
         made = MADE(
             d,
-            num_params=num_spline_params(num_bins) if transform == "spline" else 2,
+            num_params=num_params,
             hidden_units=hidden_units,
             input_order=orders[i],
             hidden_degrees=hidden_degrees,
@@ -269,6 +186,8 @@ def _autoregressive_flow(
                 log_scale_bound=log_scale_bound,
                 num_bins=num_bins,
                 spline_bound=spline_bound,
+                num_hidden_sigmoids=num_hidden_sigmoids,
+                sigmoid_layers=sigmoid_layers,
                 validate_args=validate_args,
                 name=f"{kind}_{i}",
             )
@@ -307,6 +226,8 @@ def maf(
     log_scale_bound: float | None = ...,
     num_bins: int = ...,
     spline_bound: float = ...,
+    num_hidden_sigmoids: int = ...,
+    sigmoid_layers: int = ...,
     seed: int = ...,
     dtype: DTypeLike = ...,
     validate_args: bool = ...,
@@ -333,6 +254,8 @@ def maf(
     log_scale_bound: float | None = ...,
     num_bins: int = ...,
     spline_bound: float = ...,
+    num_hidden_sigmoids: int = ...,
+    sigmoid_layers: int = ...,
     seed: int = ...,
     dtype: DTypeLike = ...,
     validate_args: bool = ...,
@@ -359,6 +282,8 @@ def maf(
     log_scale_bound: float | None = ...,
     num_bins: int = ...,
     spline_bound: float = ...,
+    num_hidden_sigmoids: int = ...,
+    sigmoid_layers: int = ...,
     seed: int = ...,
     dtype: DTypeLike = ...,
     validate_args: bool = ...,
@@ -385,6 +310,8 @@ def maf(
     log_scale_bound: float | None = 5.0,
     num_bins: int = 8,
     spline_bound: float = 3.0,
+    num_hidden_sigmoids: int = 8,
+    sigmoid_layers: int = 1,
     seed: int = 0,
     dtype: DTypeLike = tf.float32,
     validate_args: bool = False,
@@ -398,8 +325,11 @@ def maf(
       event_size: D.
       num_layers: K, the number of MAF layers.
       hidden_units: hidden sizes of every MADE.
-      transform: `'affine'`, `'gated'` or `'spline'` (see
-        `tfp_flows.bijectors.MAF`).
+      transform: `'affine'`, `'gated'`, `'spline'`, `'sigmoidal'` (the deep
+        sigmoidal flow of neural autoregressive flows, Huang et al. 2018) or
+        `'dense_sigmoidal'` (their DDSF); see `tfp_flows.bijectors.MAF`.
+        With a sigmoidal transform `log_prob` stays one MADE pass per layer
+        and `sample` solves each dimension by a bracketed Newton iteration.
       permutation: between layers: `'reverse'`, `'random'` (seeded) or None.
         With a fixed `input_order` and one mask set, the permutations are
         folded into the MADE orderings (the same model, no `tfb.Permute`
@@ -418,6 +348,10 @@ def maf(
       num_bins: the `'spline'` transform's bins (see `MAF`); every MADE then
         has `3 * num_bins - 1` outputs per dimension.
       spline_bound: the `'spline'` transform's range `[-B, B]` (see `MAF`).
+      num_hidden_sigmoids: the sigmoidal transforms' units K per layer; every
+        MADE then has `3 * K * sigmoid_layers` outputs per dimension
+        (`'sigmoidal'`; quadratic in K for `'dense_sigmoidal'`).
+      sigmoid_layers: the sigmoidal transforms' layers L (see `MAF`).
       seed: seeds every MADE (layer `i` gets `seed * 1000 + i`) and the random
         permutations.
       dtype: weight dtype.
@@ -465,6 +399,8 @@ def iaf(
     log_scale_bound: float | None = ...,
     num_bins: int = ...,
     spline_bound: float = ...,
+    num_hidden_sigmoids: int = ...,
+    sigmoid_layers: int = ...,
     seed: int = ...,
     dtype: DTypeLike = ...,
     validate_args: bool = ...,
@@ -491,6 +427,8 @@ def iaf(
     log_scale_bound: float | None = ...,
     num_bins: int = ...,
     spline_bound: float = ...,
+    num_hidden_sigmoids: int = ...,
+    sigmoid_layers: int = ...,
     seed: int = ...,
     dtype: DTypeLike = ...,
     validate_args: bool = ...,
@@ -517,6 +455,8 @@ def iaf(
     log_scale_bound: float | None = ...,
     num_bins: int = ...,
     spline_bound: float = ...,
+    num_hidden_sigmoids: int = ...,
+    sigmoid_layers: int = ...,
     seed: int = ...,
     dtype: DTypeLike = ...,
     validate_args: bool = ...,
@@ -543,6 +483,8 @@ def iaf(
     log_scale_bound: float | None = 5.0,
     num_bins: int = 8,
     spline_bound: float = 3.0,
+    num_hidden_sigmoids: int = 8,
+    sigmoid_layers: int = 1,
     seed: int = 0,
     dtype: DTypeLike = tf.float32,
     validate_args: bool = False,
@@ -556,12 +498,32 @@ def iaf(
     Args:
       event_size: D.
       num_layers: K, the number of IAF layers.
-      hidden_units, permutation, actnorm, base_distribution, context_size,
-        activation, direct_connections, input_order, hidden_degrees,
-        num_masks, log_scale_bound, num_bins, spline_bound, seed, dtype,
-        validate_args: as `maf` (the same names and defaults).
+      hidden_units: hidden sizes of every MADE (as `maf`).
       transform: `'gated'` (default: Kingma et al.'s update
-        `z = sigma * z + (1 - sigma) * m`), `'affine'` or `'spline'`.
+        `z = sigma * z + (1 - sigma) * m`), `'affine'`, `'spline'`,
+        `'sigmoidal'` or `'dense_sigmoidal'` (neural autoregressive flows:
+        `sample` is one MADE pass per layer, `log_prob` of given data a
+        bracketed Newton solve per dimension).
+      permutation: between layers: `'reverse'`, `'random'` or None (as
+        `maf`).
+      actnorm: an ActNorm after each IAF layer in the forward direction (as
+        `maf`).
+      base_distribution: event shape `[D]`; default a standard normal.
+      context_size: C for a conditional flow (returns a `ConditionalFlow`).
+      activation: hidden activation of every `MADE`.
+      direct_connections: input-to-output connections in every `MADE`.
+      input_order: ordering of every `MADE` (see `tfp_flows.nn.MADE`).
+      hidden_degrees: `'equal'` or `'random'` hidden degrees of every `MADE`.
+      num_masks: mask sets per `MADE`.
+      log_scale_bound: the `'affine'` transform's soft clamp (see `MAF`).
+      num_bins: the `'spline'` transform's bins (as `maf`).
+      spline_bound: the `'spline'` transform's range `[-B, B]` (as `maf`).
+      num_hidden_sigmoids: the sigmoidal transforms' units per layer (as
+        `maf`).
+      sigmoid_layers: the sigmoidal transforms' layers (as `maf`).
+      seed: seeds every MADE and the random permutations (as `maf`).
+      dtype: weight dtype.
+      validate_args: check inputs for NaN/Inf.
       name: name of the distribution and prefix of the Keras layers.
 
     Returns:

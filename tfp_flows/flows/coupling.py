@@ -19,6 +19,7 @@ from tfp_flows.bijectors.affine_coupling import AffineCoupling
 from tfp_flows.bijectors.spline_coupling import SplineCoupling
 from tfp_flows.flows._base import base_distribution_or_default
 from tfp_flows.flows._base import chain_flow
+from tfp_flows.flows.conditional import ConditionalFlow
 from tfp_flows.internal import checks
 from tfp_flows.internal.specs import register_builder
 from tfp_flows.internal.types import DTypeLike
@@ -40,11 +41,12 @@ def coupling_flow(
     spline_bound: float = 3.0,
     actnorm: bool = False,
     base_distribution: tfd.Distribution | None = None,
+    context_size: int | None = None,
     seed: int = 0,
     dtype: DTypeLike = tf.float32,
     validate_args: bool = False,
     name: str = "coupling_flow",
-) -> tfd.TransformedDistribution:
+) -> tfd.TransformedDistribution | ConditionalFlow:
     """A RealNVP flow on vectors: `num_layers` couplings, alternating.
 
     Layer `i` (in the data-to-latent direction, the one `log_prob` uses) keeps
@@ -82,13 +84,17 @@ def coupling_flow(
       spline_bound: the spline's range `[-B, B]` (`'spline'` only).
       actnorm: an `ActNorm(D, event_ndims=1)` before each coupling (data side).
       base_distribution: event shape `[D]`; default a standard normal.
+      context_size: C for a conditional flow `p(x | c)`, `c` of shape
+        `[..., C]`: every coupling network sees `concat(x_a, c)` (returns a
+        `ConditionalFlow`).
       seed: integer seed of every initializer (layer `i` gets `seed * 7919 + i`).
       dtype: weight dtype.
       validate_args: passed to every bijector.
       name: name of the distribution and prefix of the Keras layers.
 
     Returns:
-      A `tfd.TransformedDistribution` over `[D]`.
+      A `tfd.TransformedDistribution` over `[D]`, or a `ConditionalFlow` with
+      `context_size`.
 
     Raises:
       ValueError: for a non-positive size or count, an unknown `mask`, D < 2
@@ -133,6 +139,11 @@ def coupling_flow(
         )
     seed = checks.check_seed(seed, owner)
     dtype = checks.check_dtype_arg(dtype, owner)
+    context_shape = None
+    if context_size is not None:
+        context_shape = (
+            checks.check_positive_int(context_size, "context_size", owner),
+        )
     base_distribution, _ = base_distribution_or_default(
         base_distribution, [d], dtype, owner
     )
@@ -151,6 +162,7 @@ def coupling_flow(
                 parity=i % 2,
                 hidden_units=width,
                 event_ndims=1,
+                context_shape=context_shape,
                 seed=seed * 7919 + i,
                 dtype=dtype,
                 validate_args=validate_args,
@@ -170,4 +182,12 @@ def coupling_flow(
                     name=f"{name}_act_norm_{i}",
                 )
             )
+    if context_shape is not None:
+        return ConditionalFlow(
+            base_distribution,
+            bijectors,
+            name=name,
+            context_shape=context_shape,
+            owner=owner,
+        )
     return chain_flow(base_distribution, bijectors, owner=owner, name=name)

@@ -1,7 +1,11 @@
 """Glow and RealNVP builders and sampling with a temperature.
 
 All these functions return a `tfd.TransformedDistribution` over `[H, W, C]`
-images whose base is a standard normal and whose bijector is a `MultiScale`.
+images whose base is a standard normal and whose bijector is a `MultiScale`;
+with `context_size=C` (a vector context, e.g. a one-hot class) or
+`context_shape=(H', W', C')` (an image context, e.g. a low-resolution or
+masked image) `glow` and `realnvp` return a `ConditionalFlow` instead, whose
+`condition(c)` is such a distribution.
 """
 
 from __future__ import annotations
@@ -12,6 +16,9 @@ from collections.abc import Sequence
 import tensorflow as tf
 from tensorflow_probability import bijectors as tfb
 from tensorflow_probability import distributions as tfd
+from tensorflow_probability.python.distributions.transformed_distribution import (
+    _TransformedDistribution,
+)
 
 from tfp_flows.bijectors.act_norm import ActNorm
 from tfp_flows.bijectors.affine_coupling import AffineCoupling
@@ -19,7 +26,9 @@ from tfp_flows.bijectors.glow_step import GlowStep
 from tfp_flows.bijectors.multi_scale import Level
 from tfp_flows.bijectors.multi_scale import MultiScale
 from tfp_flows.flows._base import standard_normal
+from tfp_flows.flows.conditional import ConditionalFlow
 from tfp_flows.internal import checks
+from tfp_flows.internal.conditioning import is_conditional_family
 from tfp_flows.internal.flow_distribution import FlowDistribution
 from tfp_flows.internal.specs import register_builder
 from tfp_flows.internal.types import DTypeLike
@@ -47,6 +56,51 @@ def _check_image_shape(
     return [h, w, c], num_levels
 
 
+def _context_shape(
+    context_size: int | None, context_shape: Sequence[int] | None, owner: str
+) -> tuple[int, ...] | None:
+    """The context's event shape from a builder's two context arguments."""
+    if context_size is not None and context_shape is not None:
+        raise ValueError(
+            f"{owner}: pass `context_size` (a vector context) or `context_shape` "
+            f"(an image context (H, W, C)), not both; got {context_size!r} and "
+            f"{context_shape!r}."
+        )
+    if context_size is not None:
+        return (checks.check_positive_int(context_size, "context_size", owner),)
+    if context_shape is None:
+        return None
+    try:
+        dims = list(context_shape)
+    except TypeError:
+        dims = []
+    if len(dims) not in (1, 3):
+        raise ValueError(
+            f"{owner}: argument `context_shape` must be (C,) or (H, W, C); got "
+            f"{context_shape!r}."
+        )
+    return tuple(
+        checks.check_positive_int(d, f"context_shape[{i}]", owner)
+        for i, d in enumerate(dims)
+    )
+
+
+def _finish(
+    base: tfd.Distribution,
+    bijector: tfb.Bijector,
+    context: tuple[int, ...] | None,
+    *,
+    owner: str,
+    name: str,
+) -> tfd.TransformedDistribution | ConditionalFlow:
+    """The builder's result: a flow, or a `ConditionalFlow` with a context."""
+    if context is None:
+        return FlowDistribution(base, bijector, owner=owner, name=name)
+    return ConditionalFlow(
+        base, [bijector], name=name, context_shape=context, owner=owner
+    )
+
+
 @register_builder("glow")
 def glow(
     event_shape: Sequence[int] = (8, 8, 1),
@@ -57,11 +111,13 @@ def glow(
     lu_decomposition: bool = True,
     additive: bool = False,
     learn_top: bool = True,
+    context_size: int | None = None,
+    context_shape: Sequence[int] | None = None,
     seed: int = 0,
     dtype: DTypeLike = tf.float32,
     validate_args: bool = False,
     name: str = "glow",
-) -> tfd.TransformedDistribution:
+) -> tfd.TransformedDistribution | ConditionalFlow:
     """Glow (Kingma & Dhariwal 2018): L levels of [squeeze, K GlowSteps, split].
 
     Args:
@@ -72,14 +128,25 @@ def glow(
       lu_decomposition: LU-parameterized 1x1 convolutions.
       additive: additive couplings (Glow's "additive" ablation).
       learn_top: learned prior on the last level.
+      context_size: C for a class-conditional Glow (a vector context such
+        as a one-hot label): every coupling network sees the context
+        broadcast over H and W, the split priors see it beside the kept
+        half, and the top prior's mean and log-scale get a zero-initialized
+        linear map of it (Glow's `ycond`, section 5 of the paper).
+      context_shape: `(H', W', C')` for an image context (super-resolution,
+        inpainting, colorization): brought to each level's resolution
+        before the coupling networks and priors see it (see
+        `tfp_flows.internal.conditioning.context_features`). Pass one of
+        `context_size` / `context_shape`.
       seed: integer seed of every initializer (weights are reproducible).
       dtype: weight dtype.
       validate_args: passed to every part.
       name: name.
 
     Returns:
-      A `tfd.TransformedDistribution` over `[H, W, C]`. Call
-      `initialize_act_norms(flow, data_batch)` before training.
+      A `tfd.TransformedDistribution` over `[H, W, C]` (a `ConditionalFlow`
+      with a context). Call `initialize_act_norms(flow, data_batch)` (or
+      `FlowModel.initialize_act_norms((x, context))`) before training.
 
     Raises:
       ValueError: for an event shape the levels cannot squeeze (or not three
@@ -93,6 +160,10 @@ def glow(
     TensorShape([8, 8, 1])
     >>> flow.log_prob(tf.zeros([3, 8, 8, 1])).shape
     TensorShape([3])
+    >>> cond = glow((8, 8, 1), num_levels=2, num_steps=1, hidden_units=8,
+    ...             context_size=10)
+    >>> cond.log_prob(tf.zeros([3, 8, 8, 1]), context=tf.one_hot([0, 1, 2], 10)).shape
+    TensorShape([3])
     """
     owner = "glow"
     (h, w, c), num_levels = _check_image_shape(
@@ -102,6 +173,7 @@ def glow(
     hidden_units = checks.check_positive_int(hidden_units, "hidden_units", owner)
     seed = checks.check_seed(seed, owner)
     dtype = checks.check_dtype_arg(dtype, owner)
+    context = _context_shape(context_size, context_shape, owner)
     levels = []
     channels = c
     for i in range(num_levels):
@@ -112,6 +184,7 @@ def glow(
                 hidden_units=hidden_units,
                 lu_decomposition=lu_decomposition,
                 additive=additive,
+                context_shape=context,
                 seed=seed * 7919 + 100 * i + 2 * k,
                 dtype=dtype,
                 validate_args=validate_args,
@@ -126,12 +199,13 @@ def glow(
         [h, w, c],
         levels,
         learn_top=learn_top,
+        context_shape=context,
         dtype=dtype,
         validate_args=validate_args,
         name=name,
     )
-    return FlowDistribution(
-        standard_normal([h, w, c], dtype), bijector, owner=owner, name=name
+    return _finish(
+        standard_normal([h, w, c], dtype), bijector, context, owner=owner, name=name
     )
 
 
@@ -144,11 +218,13 @@ def realnvp(
     hidden_units: int = 64,
     act_norm: bool = True,
     learn_top: bool = True,
+    context_size: int | None = None,
+    context_shape: Sequence[int] | None = None,
     seed: int = 0,
     dtype: DTypeLike = tf.float32,
     validate_args: bool = False,
     name: str = "realnvp",
-) -> tfd.TransformedDistribution:
+) -> tfd.TransformedDistribution | ConditionalFlow:
     """RealNVP's multi-scale flow (Dinh et al. 2017, section 3.6).
 
     Each level but the last: `num_couplings` checkerboard couplings with
@@ -157,8 +233,24 @@ def realnvp(
     checkerboard couplings. With `act_norm=True` an ActNorm precedes every
     coupling (in place of RealNVP's batch normalization).
 
+    Args:
+      event_shape: `[H, W, C]`; H and W divisible by `2**(num_levels - 1)`.
+      num_levels: levels.
+      num_couplings: couplings per mask type and level.
+      hidden_units: width of each coupling network.
+      act_norm: an ActNorm before every coupling.
+      learn_top: learned prior on the last level.
+      context_size: C for a vector context: every coupling, the split priors
+        and the top prior are conditioned on it (as `glow`).
+      context_shape: `(H', W', C')` for an image context (as `glow`).
+      seed: integer seed of every initializer.
+      dtype: weight dtype.
+      validate_args: passed to every part.
+      name: name.
+
     Returns:
-      A `tfd.TransformedDistribution` over `[H, W, C]`.
+      A `tfd.TransformedDistribution` over `[H, W, C]` (a `ConditionalFlow`
+      with a context).
 
     Raises:
       ValueError: as `glow` (event shape, counts, `hidden_units`, `seed`,
@@ -178,6 +270,7 @@ def realnvp(
     hidden_units = checks.check_positive_int(hidden_units, "hidden_units", owner)
     seed = checks.check_seed(seed, owner)
     dtype = checks.check_dtype_arg(dtype, owner)
+    context = _context_shape(context_size, context_shape, owner)
     counter = [0]
 
     def couplings(channels: int, mask: str, count: int, tag: str) -> list[tfb.Bijector]:
@@ -199,6 +292,7 @@ def realnvp(
                     mask=mask,
                     parity=k % 2,
                     hidden_units=hidden_units,
+                    context_shape=context,
                     seed=seed * 7919 + counter[0],
                     dtype=dtype,
                     validate_args=validate_args,
@@ -223,12 +317,13 @@ def realnvp(
         [h, w, c],
         levels,
         learn_top=learn_top,
+        context_shape=context,
         dtype=dtype,
         validate_args=validate_args,
         name=name,
     )
-    return FlowDistribution(
-        standard_normal([h, w, c], dtype), bijector, owner=owner, name=name
+    return _finish(
+        standard_normal([h, w, c], dtype), bijector, context, owner=owner, name=name
     )
 
 
@@ -258,10 +353,10 @@ def sample_with_temperature(
         `temperature` that is not a number >= 0.
     """
     owner = "sample_with_temperature"
-    if not (hasattr(flow, "bijector") and hasattr(flow, "distribution")):
+    if not isinstance(flow, _TransformedDistribution):
         hint = (
             " (a conditional family: pass `flow.condition(context)`)"
-            if hasattr(flow, "condition")
+            if is_conditional_family(flow)
             else ""
         )
         raise ValueError(

@@ -1,7 +1,9 @@
 """Flows for variational inference and the 2-D energies of Rezende & Mohamed.
 
 `planar_flow`, `radial_flow` and `sylvester_flow` return a
-`tfd.TransformedDistribution`: `num_layers` steps on a standard normal base.
+`tfd.TransformedDistribution`: `num_layers` steps on a standard normal base;
+`householder_flow` a learned diagonal affine and `K` reflections (a
+full-covariance Gaussian on the default base).
 `fit_reverse_kl` fits any such flow to an unnormalized density `exp(-U(z))`
 by minimizing the reverse KL, and `log_normalizer_on_grid` gives `log Z` by
 numerical integration, so the KL estimate `E_q[log q + U] + log Z` is absolute.
@@ -14,8 +16,11 @@ from collections.abc import Callable
 
 import numpy as np
 import tensorflow as tf
+from tensorflow_probability import bijectors as tfb
 from tensorflow_probability import distributions as tfd
 
+from tfp_flows.bijectors.act_norm import ActNorm
+from tfp_flows.bijectors.householder import Householder
 from tfp_flows.bijectors.planar import PlanarFlow
 from tfp_flows.bijectors.radial import RadialFlow
 from tfp_flows.bijectors.sylvester import SylvesterFlow
@@ -40,6 +45,7 @@ __all__ = [
     "energy_u3",
     "energy_u4",
     "fit_reverse_kl",
+    "householder_flow",
     "log_normalizer_on_grid",
     "planar_flow",
     "radial_flow",
@@ -150,6 +156,89 @@ def sylvester_flow(
         dtype,
         {"num_householder": num_householder},
     )
+
+
+@register_builder("householder_flow")
+def householder_flow(
+    event_size: int,
+    *,
+    num_reflections: int | None = None,
+    diagonal_affine: bool = True,
+    base_distribution: tfd.Distribution | None = None,
+    seed: int = 0,
+    dtype: DTypeLike = tf.float32,
+) -> tfd.TransformedDistribution:
+    """A diagonal affine map, then `K` Householder reflections, on a base.
+
+        z ~ base (default N(0, I)),   y = Q (exp(log_scale) * z + shift),
+        Q = H_K ... H_1,   H_k = I - 2 v_k v_k^T / ||v_k||^2
+        log p(y) = log base(z) - sum(log_scale)       (log|det Q| = 0)
+
+    What it is, honestly: the reflections are volume preserving and a
+    standard normal is rotation invariant, so reflections alone on `N(0, I)`
+    give `N(0, I)` whatever the vectors (their gradients are zero). The
+    learned diagonal affine (an `ActNorm` on vectors: a per-dimension shift
+    and log-scale, initialized from data by `initialize_act_norms` or left at
+    the identity) makes the default flow the Gaussian
+    `N(Q shift, Q diag(exp(2 log_scale)) Q^T)`: with `K = D` reflections
+    (the default) every full-covariance Gaussian, parametrized by its
+    eigendecomposition, with `O(K D)` exact `log_prob` and sampling. Use it as
+    a full-covariance Gaussian baseline or a learned rotation, or give a
+    non-rotation-invariant `base_distribution`; for a non-Gaussian density put
+    the `Householder` bijector between other flow layers, or use it as the
+    paper does, as a VAE posterior (`tfp_flows.vae.make_posterior(
+    'householder', ...)`, Tomczak & Welling 2016).
+
+    Args:
+      event_size: D.
+      num_reflections: K >= 1 (default D: enough for any rotation).
+      diagonal_affine: put the learned diagonal affine between the base and
+        the reflections.
+      base_distribution: the base (event `[D]`, this dtype); default `N(0, I)`.
+      seed: seed of the initial reflection vectors.
+      dtype: weight dtype.
+
+    Returns:
+      A `tfd.TransformedDistribution` over `[D]`.
+
+    Raises:
+      ValueError: bad sizes, a base of the wrong event shape or dtype, and
+        `diagonal_affine=False` with the default standard normal base (the
+        flow would be `N(0, I)` with weights that cannot learn).
+
+    #### Examples
+
+    >>> flow = householder_flow(3, num_reflections=2)
+    >>> flow.log_prob(tf.zeros([4, 3])).shape
+    TensorShape([4])
+    """
+    kind = "householder_flow"
+    d = check_positive_int(event_size, "event_size", kind)
+    k = check_positive_int(
+        d if num_reflections is None else num_reflections, "num_reflections", kind
+    )
+    if not isinstance(diagonal_affine, (bool, np.bool_)):
+        raise ValueError(
+            f"{kind}: argument `diagonal_affine` must be True or False; got "
+            f"{diagonal_affine!r}."
+        )
+    seed = checks.check_seed(seed, kind)
+    dtype = checks.check_dtype_arg(dtype, kind)
+    base_distribution, is_default = base_distribution_or_default(
+        base_distribution, [d], dtype, kind
+    )
+    if is_default and not diagonal_affine:
+        raise ValueError(
+            f"{kind}: argument `diagonal_affine` is False with the default "
+            "standard normal base: reflections of N(0, I) are N(0, I) for any "
+            "vectors, so the flow could not learn. Keep diagonal_affine=True or "
+            "pass a `base_distribution` that is not rotation invariant."
+        )
+    steps: list[tfb.Bijector] = []
+    if diagonal_affine:
+        steps.append(ActNorm(d, event_ndims=1, dtype=dtype, name=f"{kind}_affine"))
+    steps.append(Householder(d, k, seed=seed, dtype=dtype, name=f"{kind}_reflections"))
+    return chain_flow(base_distribution, steps, owner=kind, name=kind)
 
 
 # -- energies ------------------------------------------------------------------

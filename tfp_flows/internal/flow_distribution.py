@@ -53,7 +53,8 @@ class _KwargsCheck:
 
 _UNCONDITIONAL = (
     "this flow is unconditional (it takes no context). Build a conditional one "
-    "with `context_size=C` (`tfp_flows.flows.maf` / `iaf`)."
+    "with `context_size=C` (`tfp_flows.flows.maf`, `iaf`, `coupling_flow`, "
+    "`glow`, `realnvp`; `glow`/`realnvp` also take `context_shape=(H, W, C)`)."
 )
 _BOUND = (
     "this distribution already has its context bound (by `condition(c)`); call "

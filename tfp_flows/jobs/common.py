@@ -1,48 +1,19 @@
 """Not public API: options and output helpers shared by the jobs."""
 
-import dataclasses
 import json
-import os
-import pathlib
 
 import numpy as np
 
+from tfp_flows.jobs.options import JobOptions
+from tfp_flows.jobs.options import env_fast
+
 __all__ = [
     "JobOptions",
+    "env_fast",
     "save_curve_png",
     "save_grid_png",
     "write_metrics",
 ]
-
-
-@dataclasses.dataclass
-class JobOptions:
-    """Options every job receives (from the command line).
-
-    Attributes:
-      model: job name (e.g. 'glow').
-      data: data set name (e.g. 'digits').
-      epochs: passes over the training data (None: the job's default).
-      batch_size: minibatch size (None: the job's default).
-      output_dir: where the model, PNGs and metrics.json go.
-      seed: integer seed for weights, data noise and sampling.
-      fast: shrink everything to a smoke run (tests, colabs).
-      progress: show a progress bar.
-    """
-
-    model: str = "glow"
-    data: str = "digits"
-    epochs: int | None = None
-    batch_size: int | None = None
-    output_dir: str = "tfp_flows_out"
-    seed: int = 0
-    fast: bool = False
-    progress: bool = True
-
-    def out_path(self, name):
-        path = pathlib.Path(self.output_dir)
-        path.mkdir(parents=True, exist_ok=True)
-        return path / name
 
 
 def _plt():
@@ -105,8 +76,3 @@ def write_metrics(opts, metrics):
     with open(path, "w") as f:
         json.dump(metrics, f, indent=2, default=float)
     return metrics
-
-
-def env_fast():
-    """True when the environment asks for a fast (smoke) run."""
-    return os.environ.get("TFP_FLOWS_FAST", "0") not in ("", "0", "false", "False")

@@ -1,107 +1,141 @@
-"""Not public API: the `tfp-flows --model pixelrnn` job.
+"""Not public API: the `tfp-flows train --model pixelrnn` job.
 
-Trains a Diagonal BiLSTM PixelRNN on scikit-learn's 8x8 digits (17 grey
-levels, a discrete model: no dequantization) with Keras 3 `model.fit`; prints
-the test NLL in nats per image and bits/dim; saves the weights, a PNG grid of
-samples, a PNG of half-image completions, a PNG of the training curve and
-metrics.json.
+Trains a Diagonal BiLSTM PixelRNN (`distributions.pixel_rnn`, a discrete
+model: no dequantization) on images (default: scikit-learn's 8x8 digits, 17
+grey levels) with `FlowModel.fit` and the shared callbacks
+(`tfp_flows.jobs.training`); prints the test NLL in nats per image and
+bits/dim; saves `pixelrnn.keras` (reloaded by `load_flow_model`), the
+weights, `pixelrnn.job.json`, a PNG grid of samples, a PNG of half-image
+completions, a PNG of the training curve, `history.csv` and `metrics.json`.
 """
 
 from __future__ import annotations
 
 import math
-import time
+import pathlib
 from typing import Any
 
 import numpy as np
-import tensorflow as tf
 
-from tfp_flows.data.digits import NUM_LEVELS
-from tfp_flows.data.digits import load_digits
-from tfp_flows.distributions.pixel_rnn import PixelRNNDistribution
+from tfp_flows.data.preprocess import as_dataset
+from tfp_flows.distributions.pixel_rnn import pixel_rnn
 from tfp_flows.internal.keras import keras
 from tfp_flows.jobs.common import JobOptions
 from tfp_flows.jobs.common import save_curve_png
 from tfp_flows.jobs.common import save_grid_png
 from tfp_flows.jobs.common import write_metrics
-from tfp_flows.nn.pixel_rnn import PixelRNN
+from tfp_flows.jobs.datasets import load_image_splits
+from tfp_flows.jobs.inference import image_log_probs
+from tfp_flows.jobs.training import check_finite
+from tfp_flows.jobs.training import fit
+from tfp_flows.jobs.training import write_job_meta
+from tfp_flows.layers import FlowModel
 
 __all__ = ["run"]
 
 
 def run(opts: JobOptions) -> dict[str, Any]:
     """Trains, evaluates and writes the outputs; returns the metrics."""
-    np.random.seed(opts.seed)
-    tf.random.set_seed(opts.seed)
     keras.utils.set_random_seed(opts.seed)
     fast = opts.fast
     epochs = opts.epochs or (1 if fast else 25)
-    batch = opts.batch_size or 64
-    train = load_digits("train").astype("int32")
-    test = load_digits("test").astype("int32")
+    data = load_image_splits(
+        opts.data,
+        image_size=opts.image_size,
+        validation_split=opts.validation_split,
+        fast=fast,
+    )
     if fast:
-        train, test = train[:128], test[:64]
+        data.train = data.train[:128]
+    batch = min(opts.batch_size or 64, len(data.train))
+    hidden = opts.hidden[0] if opts.hidden else (8 if fast else 32)
     config: dict[str, Any] = dict(
-        num_levels=NUM_LEVELS,
+        num_levels=data.num_levels,
         layer_type="diagonal",
-        num_layers=1 if fast else 2,
-        hidden_units=8 if fast else 32,
+        num_layers=opts.layers or (1 if fast else 2),
+        hidden_units=hidden,
         output_units=16 if fast else 64,
     )
-    net = PixelRNN((8, 8, 1), **config)
-    dist = PixelRNNDistribution(net)
-    model = dist.as_keras_model()
-    # XLA cannot compile the gradient of the scans with a dynamic batch size.
-    model.compile(optimizer=keras.optimizers.Adam(2e-3), jit_compile=False)
-    start = time.time()
-    history = model.fit(
-        train,
-        validation_data=(test,),
-        epochs=epochs,
-        batch_size=batch,
-        shuffle=True,
-        verbose=2 if opts.progress else 0,
+    dist = pixel_rnn(data.image_shape, seed=opts.seed, **config)
+    model = FlowModel(dist, name="pixelrnn")
+    d = data.num_dims
+    train = as_dataset(data.train.astype(np.int32), batch_size=batch, seed=opts.seed)
+    validation = None
+    if data.validation is not None:
+        validation = as_dataset(
+            data.validation.astype(np.int32), batch_size=256, shuffle=False
+        )
+    n_weights = int(sum(np.prod(w.shape) for w in model.trainable_weights))
+    print(
+        f"tfp-flows: pixelrnn on {opts.data} {'x'.join(map(str, data.image_shape))}, "
+        f"{data.num_levels} levels, {n_weights} parameters, {epochs} epochs, "
+        f"batch {batch}",
+        flush=True,
     )
-    train_seconds = time.time() - start
-    nll = float(np.mean(-dist.log_prob(test).numpy()))
-    bpd = nll / (64 * math.log(2.0))
-    curve = {
-        "train NLL (nats)": history.history["loss"],
-        "test NLL (nats)": history.history["val_loss"],
-    }
+    # XLA cannot compile the gradient of the scans with a dynamic batch size.
+    result = fit(
+        model,
+        train,
+        opts,
+        epochs=epochs,
+        learning_rate=opts.lr or 2e-3,
+        validation=validation,
+        jit_compile=False,
+        derived=("bits_per_dim", lambda loss: loss / (d * math.log(2.0))),
+    )
+    test = data.test.astype(np.int32)
+    nll = float(-np.mean(image_log_probs(model, test)))
+    bpd = nll / (d * math.log(2.0))
+    vmax = data.num_levels - 1
     samples = dist.sample(16 if fast else 64, seed=opts.seed).numpy()
     halves = test[:8]
-    completions = dist.complete(halves, 4, seed=opts.seed).numpy()
-    grid = np.concatenate(
-        [halves * np.r_[1, 1, 1, 1, 0, 0, 0, 0][:, None, None], completions]
-    )
-    vmax = NUM_LEVELS - 1
+    completions = dist.complete(halves, data.image_shape[0] // 2, seed=opts.seed)
+    mask = (np.arange(data.image_shape[0]) < data.image_shape[0] // 2).astype(int)
+    grid = np.concatenate([halves * mask[:, None, None], completions.numpy()])
     save_grid_png(
-        samples,
+        samples / vmax,
         opts.out_path("samples.png"),
         title="PixelRNN samples",
         vmin=0,
-        vmax=vmax,
+        vmax=1,
     )
     save_grid_png(
-        grid,
+        grid / vmax,
         opts.out_path("completions.png"),
         title="top halves (row 1) and completions (row 2)",
         vmin=0,
-        vmax=vmax,
+        vmax=1,
     )
+    curve = {"train NLL (nats)": result.history["loss"]}
+    if "val_loss" in result.history:
+        curve["validation NLL (nats)"] = result.history["val_loss"]
     save_curve_png(curve, opts.out_path("curve.png"), ylabel="NLL (nats / image)")
-    model.save_weights(str(opts.out_path("pixelrnn.weights.h5")))
+    out = pathlib.Path(opts.output_dir)
+    model_path = out / "pixelrnn.keras"
+    model.save(model_path)
+    model.save_weights(out / "pixelrnn.weights.h5")
+    write_job_meta(
+        model_path,
+        {
+            "job": "pixelrnn",
+            **data.meta(),
+            "validation_split": opts.validation_split,
+            "config": config,
+            "seed": opts.seed,
+        },
+    )
     metrics = {
         "model": "pixelrnn",
         **config,
-        "epochs": epochs,
-        "num_weights": int(sum(np.prod(w.shape) for w in net.trainable_weights)),
+        "epochs": result.epochs,
+        "stopped_early": result.stopped_early,
+        "num_weights": n_weights,
         "test_nll_nats": nll,
         "test_bits_per_dim": bpd,
-        "train_seconds": train_seconds,
+        "train_seconds": result.seconds,
     }
     print(
         f"pixelrnn (diagonal BiLSTM): test NLL {nll:.2f} nats/image, {bpd:.3f} bits/dim"
     )
+    check_finite(nll, "test NLL")
     return write_metrics(opts, metrics)

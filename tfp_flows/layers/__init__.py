@@ -9,6 +9,8 @@ posteriors (`tfp_flows.vae`), and `export_saved_model` / `load_flow_model`
 from typing import Any
 
 from tfp_flows.layers.callbacks import ActNormInitializer
+from tfp_flows.layers.callbacks import SampleGridLogger
+from tfp_flows.layers.callbacks import tile_images
 from tfp_flows.layers.flow_layers import FlowLogProb
 from tfp_flows.layers.flow_layers import FlowSample
 from tfp_flows.layers.flow_model import FlowModel
@@ -38,6 +40,8 @@ __all__ = [
     "MaskedConv2D",
     "PixelRNN",
     "RowLSTM",
+    "SampleGridLogger",
+    "tile_images",
 ]
 
 # `tfp_flows.saving` builds on these layers (it saves and serves a

@@ -15,8 +15,10 @@ import tensorflow as tf
 
 from tfp_flows.internal import checks
 from tfp_flows.internal import specs
+from tfp_flows.internal.conditioning import draw_rows
 from tfp_flows.internal.flow_inputs import check_flow
 from tfp_flows.internal.flow_inputs import check_x_dtype
+from tfp_flows.internal.flow_inputs import context_dtype
 from tfp_flows.internal.flow_inputs import flow_dtype
 from tfp_flows.internal.flow_inputs import is_conditional
 from tfp_flows.internal.flow_inputs import split_inputs
@@ -33,8 +35,10 @@ __all__ = ["FlowLogProb", "FlowSample"]
 class FlowLogProb(keras.layers.Layer):
     """Outputs the log-likelihood `flow.log_prob(x)` (or `log p(x | context)`).
 
-    Inputs: `x`, or `(x, context)` for a conditional flow (`maf`/`iaf` with
-    `context_size`), where the context may come from upstream layers. Float
+    Inputs: `x`, or `(x, context)` for a conditional flow (any family of the
+    conditioning protocol: `maf`, `iaf`, `coupling_flow`, `glow`, `realnvp`
+    with `context_size`, a conditional PixelRNN), where the context may come
+    from upstream layers; it is cast to the family's `context_dtype`. Float
     inputs are cast to the flow's dtype; integer inputs to a density over
     real values raise the `ValueError` that `flow.log_prob` raises (dequantize
     them first), in `model(x)`, `predict`, `fit` and `evaluate` alike.
@@ -55,6 +59,7 @@ class FlowLogProb(keras.layers.Layer):
         flow_spec: str | dict[str, Any] | None = None,
         **kwargs: Any,
     ):
+        """Wraps `flow` (or rebuilds it from `flow_spec`, a saved config)."""
         super().__init__(**kwargs)
         if flow is None:
             if flow_spec is None:
@@ -72,6 +77,7 @@ class FlowLogProb(keras.layers.Layer):
         return self._flow
 
     def call(self, inputs: FlowInputs) -> tf.Tensor:
+        """`log p(x)` or `log p(x | context)` per row."""
         x, context = split_inputs(self._flow, inputs, "FlowLogProb")
         if x is None:
             raise ValueError(
@@ -85,13 +91,13 @@ class FlowLogProb(keras.layers.Layer):
         x = tf.cast(x, flow_dtype(self._flow))
         if context is None:
             return self._flow.log_prob(x)
-        # Integer-valued flows (PixelRNN) take a float context.
-        ctx_dtype = x.dtype if x.dtype.is_floating else tf.float32
-        return self._flow.log_prob(x, context=tf.cast(context, ctx_dtype))
+        context = tf.cast(context, context_dtype(self._flow))
+        return self._flow.log_prob(x, context=context)
 
     def compute_output_shape(
         self, input_shape: Sequence[Any]
     ) -> tuple[int | None, ...]:
+        """The batch shape of `x`."""
         if (
             isinstance(input_shape, (list, tuple))
             and input_shape
@@ -101,6 +107,7 @@ class FlowLogProb(keras.layers.Layer):
         return tuple(input_shape[: len(input_shape) - len(self._flow.event_shape)])
 
     def get_config(self) -> dict[str, Any]:
+        """Keras config: the flow's builder spec (no code)."""
         config = super().get_config()
         config["flow_spec"] = specs.spec_of(self._flow)
         return config
@@ -112,7 +119,8 @@ class FlowSample(keras.layers.Layer):
 
     The input's leading dimension is the batch size; for a conditional flow the
     input is the context `[batch, context_size]` (e.g. from an embedding of a
-    class label), otherwise any tensor whose first dimension is the batch.
+    class label, or a low-resolution image for an image-conditional Glow),
+    otherwise any tensor whose first dimension is the batch.
     Samples use stateless seeds drawn from a Keras `SeedGenerator`, so a fixed
     `seed` gives reproducible samples.
     """
@@ -126,6 +134,7 @@ class FlowSample(keras.layers.Layer):
         flow_spec: str | dict[str, Any] | None = None,
         **kwargs: Any,
     ):
+        """Wraps `flow` (or rebuilds it from `flow_spec`, a saved config)."""
         super().__init__(**kwargs)
         if flow is None:
             if flow_spec is None:
@@ -148,34 +157,19 @@ class FlowSample(keras.layers.Layer):
         return self._flow
 
     def call(self, inputs: TensorLike) -> tf.Tensor:
+        """One sample per input row (given that row's context if conditional)."""
         n = tf.shape(inputs)[0]
         seed = tf.cast(self.seed_generator.next(), tf.int32)
-        base: Any = getattr(self._flow, "distribution", None)
-        dtype = flow_dtype(self._flow)
+        dist = self._flow
         if is_conditional(self._flow):
-            context = tf.cast(inputs, dtype if dtype.is_floating else tf.float32)
-            dist = self._flow.condition(context)
-            if not hasattr(dist, "bijector"):  # conditional PixelRNN: sample directly
-                if self.temperature != 1.0:
-                    raise ValueError(
-                        "FlowSample: `temperature` must be 1.0 for "
-                        f"{type(dist).__name__}, which has no latent base "
-                        f"distribution; got {self.temperature}."
-                    )
-                return dist.sample(seed=seed)
-            eps = dist.distribution.sample(n, seed=seed) * self.temperature
-            return dist.bijector.forward(eps)
-        if not hasattr(self._flow, "bijector"):  # e.g. PixelRNN: no latent to scale
-            if self.temperature != 1.0:
-                raise ValueError(
-                    f"FlowSample: `temperature` must be 1.0 for {type(self._flow).__name__}, "
-                    f"which has no latent base distribution; got {self.temperature}."
-                )
-            return self._flow.sample(n, seed=seed)
-        eps = base.sample(n, seed=seed) * tf.cast(self.temperature, dtype)
-        return self._flow.bijector.forward(eps)
+            dist = self._flow.condition(tf.cast(inputs, context_dtype(self._flow)))
+        try:
+            return draw_rows(dist, n, seed=seed, temperature=self.temperature)
+        except ValueError as e:
+            raise ValueError(f"FlowSample: {e}") from None
 
     def get_config(self) -> dict[str, Any]:
+        """Keras config: the flow's builder spec, seed and temperature."""
         config = super().get_config()
         config.update(
             flow_spec=specs.spec_of(self._flow),

@@ -34,12 +34,15 @@ __all__ = ["FlowModel"]
 
 @keras.saving.register_keras_serializable(package="tfp_flows")
 class FlowModel(keras.Model):
-    """A Keras model whose output is `log_prob(x)` and whose loss is the mean
-    negative log-likelihood, so `model.fit(x)` needs no targets.
+    """A Keras model whose output is `log_prob(x)`, trained on the mean NLL.
 
-    For a conditional flow, feed `(x, context)` pairs. `evaluate` reports the
-    mean NLL; `predict` returns per-example log-likelihoods. Saving with
-    `model.save("m.keras")` stores the builder's arguments (no code), and
+    The loss is the mean negative log-likelihood, so `model.fit(x)` needs no
+    targets. For a conditional flow (any family of the conditioning protocol,
+    e.g. `flows.glow(..., context_size=10)`), feed `(x, context)` pairs:
+    `model.fit((x, onehot))` or a `tf.data.Dataset` of `(x, context)`.
+    `evaluate` reports the mean NLL; `predict` returns per-example
+    log-likelihoods. Saving with `model.save("m.keras")` stores the builder's
+    arguments (no code), and
     `keras.saving.load_model(..., safe_mode=True)` rebuilds the same flow.
 
     ActNorm initialization is an explicit step: `model.initialize_act_norms(x)`
@@ -72,6 +75,7 @@ class FlowModel(keras.Model):
 
     @property
     def flow(self) -> Flow:
+        """The wrapped flow (a distribution or a conditional family)."""
         return self.log_prob_layer.flow
 
     @property
@@ -79,8 +83,15 @@ class FlowModel(keras.Model):
         """The builder that made the flow ('glow', 'maf', ...), or None."""
         return specs.builder_name(self.flow)
 
-    def call(self, inputs: FlowInputs) -> tf.Tensor:
-        return self.log_prob_layer(inputs)
+    def call(self, inputs: FlowInputs, training: bool | None = None) -> tf.Tensor:
+        """Per-row `log p(x)` (or `log p(x | context)` for `(x, context)`).
+
+        `training` reaches every Keras layer of the flow (Keras passes
+        `training=True` in `fit` only to a model whose `call` takes it): FFJORD
+        uses its Hutchinson trace estimator in training, the exact trace
+        otherwise.
+        """
+        return self.log_prob_layer(inputs, training=training)
 
     def compute_loss(
         self,
@@ -90,6 +101,7 @@ class FlowModel(keras.Model):
         sample_weight: TensorLike | None = None,
         training: bool = True,
     ) -> tf.Tensor:
+        """The mean negative log-likelihood (plus any layer losses)."""
         nll = -tf.reduce_mean(y_pred)
         if self.losses:
             nll += tf.add_n(self.losses)
@@ -99,6 +111,31 @@ class FlowModel(keras.Model):
         if num_replicas > 1:
             nll = nll * tf.cast(1.0 / num_replicas, nll.dtype)
         return nll
+
+    # A `tf.data.Dataset` of `(x, context)` pairs reaches the steps as Keras'
+    # `(x, y)`; for a conditional flow the pair is the model's input (a flow
+    # has no targets), so it is packed back into one input here.
+    def _pack_context(self, data: Any) -> Any:
+        if (
+            is_conditional(self.flow)
+            and isinstance(data, tuple)
+            and len(data) == 2
+            and not isinstance(data[0], (tuple, list, dict))
+        ):
+            return ((data[0], data[1]),)
+        return data
+
+    def train_step(self, data: Any) -> Any:
+        """Keras' step; `(x, context)` batches of a dataset are the input."""
+        return super().train_step(self._pack_context(data))
+
+    def test_step(self, data: Any) -> Any:
+        """Keras' step; `(x, context)` batches of a dataset are the input."""
+        return super().test_step(self._pack_context(data))
+
+    def predict_step(self, data: Any) -> Any:
+        """Keras' step; `(x, context)` batches of a dataset are the input."""
+        return super().predict_step(self._pack_context(data))
 
     def initialize_act_norms(self, data: FlowInputs | tf.data.Dataset) -> tf.Tensor:
         """Data-dependent init of every ActNorm from one global batch.
@@ -164,22 +201,26 @@ class FlowModel(keras.Model):
         return keras_ids == tfp_ids
 
     def get_config(self) -> dict[str, Any]:
+        """Keras config: the flow's builder spec (no code)."""
         return {"name": self.name, "flow_spec": specs.spec_of(self.flow)}
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> FlowModel:
+        """Rebuilds the model (and its flow) from `get_config()`."""
         config = dict(config)
         config.pop("trainable", None)
         config.pop("dtype", None)
         return cls(**config)
 
     def build(self, input_shape: Any = None) -> None:
+        """Nothing to build: the builder made every weight."""
         self.built = True
 
     # Weights files remember which flow wrote them.
     def save_weights(
         self, filepath: str | os.PathLike[str], overwrite: bool = True, **kwargs: Any
     ) -> None:
+        """Keras' `save_weights`; `.h5` files also record the flow's spec."""
         super().save_weights(filepath, overwrite=overwrite, **kwargs)
         if str(filepath).endswith(".h5"):
             import h5py
@@ -193,6 +234,7 @@ class FlowModel(keras.Model):
         skip_mismatch: bool = False,
         **kwargs: Any,
     ) -> None:
+        """Keras' `load_weights`; `.h5` files must hold weights of this flow."""
         if str(filepath).endswith(".h5"):
             self._check_weights_file(filepath)
         return super().load_weights(filepath, skip_mismatch=skip_mismatch, **kwargs)
@@ -215,6 +257,7 @@ class FlowModel(keras.Model):
         if saved != mine:
             raise ValueError(
                 f"FlowModel.load_weights: {str(filepath)!r} holds weights of a "
-                f"{saved['builder']} flow with arguments {saved['arguments']}, but this "
-                f"model is a {mine['builder']} flow with arguments {mine['arguments']}."
+                f"{saved['builder']} flow with arguments {saved['arguments']}, but "
+                f"this model is a {mine['builder']} flow with arguments "
+                f"{mine['arguments']}."
             )

@@ -182,6 +182,7 @@ def made_masks(degrees: Sequence[np.ndarray]) -> tuple[list[np.ndarray], np.ndar
     return masks, direct
 
 
+@keras.saving.register_keras_serializable(package="tfp_flows")
 class MADE(keras.layers.Layer):
     """Masked autoencoder for distribution estimation (Germain et al. 2015).
 

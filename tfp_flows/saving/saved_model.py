@@ -12,7 +12,10 @@ from typing import TypeVar
 import tensorflow as tf
 
 from tfp_flows.internal import checks
+from tfp_flows.internal.conditioning import context_shape_of
+from tfp_flows.internal.conditioning import draw_rows
 from tfp_flows.internal.flow_inputs import check_flow
+from tfp_flows.internal.flow_inputs import context_dtype
 from tfp_flows.internal.flow_inputs import flow_dtype
 from tfp_flows.internal.flow_inputs import is_conditional
 from tfp_flows.internal.types import Flow
@@ -100,30 +103,25 @@ class _Served(tf.Module):
         self.sample = sample
 
     def _conditional(self, flow, event, dtype):
-        # A flow's context has its dtype; a PixelRNN's (int images) the
-        # network's float dtype.
-        network = getattr(flow, "network", None)
-        ctx_dtype = dtype if network is None else tf.as_dtype(network.compute_dtype)
-        ctx = tf.TensorSpec([None, flow.context_size], ctx_dtype, name="context")
+        # The protocol says the context's shape and dtype (a flow's dtype; a
+        # PixelRNN over integer images takes a float context).
+        ctx_event = list(context_shape_of(flow) or ())
+        ctx = tf.TensorSpec([None] + ctx_event, context_dtype(flow), name="context")
 
         @tf.function(
             input_signature=[tf.TensorSpec([None] + event, dtype, name="x"), ctx]
         )
         def log_prob(x, context):
             x = _checked_served_input(x, event, "x")
-            context = _checked_served_input(context, [flow.context_size], "context")
+            context = _checked_served_input(context, ctx_event, "context")
             return {"log_prob": flow.log_prob(x, context=context)}
 
         @tf.function(input_signature=[ctx, tf.TensorSpec([2], tf.int32, name="seed")])
         def sample(context, seed):
             # One sample per context row.
-            context = _checked_served_input(context, [flow.context_size], "context")
-            dist = flow.condition(context)
-            if hasattr(dist, "bijector"):  # a flow: its base has no batch
-                eps = dist.distribution.sample(tf.shape(context)[0], seed=seed)
-                return {"samples": dist.bijector.forward(eps)}
-            # Batch shape [rows] (e.g. a conditional PixelRNN): one draw.
-            return {"samples": dist.sample(seed=seed)}
+            context = _checked_served_input(context, ctx_event, "context")
+            rows = tf.shape(context)[0]
+            return {"samples": draw_rows(flow.condition(context), rows, seed=seed)}
 
         self.log_prob = log_prob
         self.sample = sample
@@ -134,9 +132,10 @@ def export_saved_model(flow: Flow | FlowModel, path: _PathT) -> _PathT:
 
     The export has a dynamic batch dimension, carries the weights (ActNorm's
     initialized state included) and loads with plain `tf.saved_model.load` in
-    a process that never imports `tfp_flows`. For a conditional flow the
-    signatures are `log_prob(x, context)` and `sample(context, seed)` (one
-    sample per context row).
+    a process that never imports `tfp_flows`. For a conditional family (the
+    conditioning protocol: `context_shape`, `context_dtype`, `condition`)
+    the signatures are `log_prob(x, context)` and `sample(context, seed)`
+    (one sample per context row; an image context `[batch, H', W', C']`).
 
     The served `log_prob` checks the rank and sizes of `x` (and `context`)
     against `[batch, *event_shape]` (`InvalidArgumentError` naming the

@@ -51,7 +51,10 @@ class _Context:
         num_weights,
         input_fn,
         tolerances,
+        context_shape=None,
     ):
+        self.unbound = bijector
+        self.context_shape = None if context_shape is None else tuple(context_shape)
         self.bijector = bijector
         self.event_shape = tuple(event_shape)
         self.nd = len(event_shape)
@@ -61,6 +64,22 @@ class _Context:
         self.input_fn = input_fn
         self.tolerances = tolerances
         self.check = None  # the check running
+
+    def context(self, batch_shape, seed):
+        """A standard normal context `batch_shape + context_shape` (or None)."""
+        if self.context_shape is None:
+            return None
+        rng = np.random.RandomState(1000 + seed)
+        shape = tuple(batch_shape) + self.context_shape
+        return tf.constant(rng.normal(size=shape), dtype=self.dtype)
+
+    def bound(self, batch_shape, seed, context=None):
+        """The bijector, bound to a context of `batch_shape` if conditional."""
+        if self.context_shape is None:
+            return self.unbound
+        if context is None:
+            context = self.context(batch_shape, seed)
+        return self.unbound.with_context(context)
 
     def tol(self, check=None):
         return self.tolerances[check or self.check]
@@ -142,7 +161,7 @@ def _n(t):
 
 # -- the checks --------------------------------------------------------------
 def _round_trip(c):
-    b = c.bijector
+    b = c.bound([3], seed=0)
     x = c.sample([3], seed=0)
     y = b.forward(x)
     if y.dtype != c.dtype:
@@ -160,7 +179,7 @@ def _round_trip_far_out(c):
     Far out in the tails an iterative inverse (Newton, bisection) with a fixed
     budget or a bad bracket stops early or diverges.
     """
-    b = c.bijector
+    b = c.bound([64], seed=5)
     for scale in (1.0, 10.0, 100.0, 1000.0):
         x = c.sample([64], seed=5) * scale
         x_rec = b.inverse(_fresh(b.forward(x)))
@@ -174,7 +193,7 @@ def _round_trip_far_out(c):
 
 
 def _fldj_vs_ildj(c):
-    b = c.bijector
+    b = c.bound([3], seed=0)
     x = c.sample([3], seed=0)
     y = b.forward(_fresh(x))
     fldj = b.forward_log_det_jacobian(_fresh(x), event_ndims=c.nd)
@@ -193,7 +212,7 @@ def _fldj_vs_ildj(c):
 
 def _fldj_vs_autodiff(c):
     """The fldj against slogdet of the autodiff Jacobian on the flattened event."""
-    b = c.bijector
+    b = c.bound([2], seed=1)
     x = c.sample([2], seed=1)
     size = int(np.prod(c.event_shape))
     x_flat = tf.reshape(x, [2, size])
@@ -222,7 +241,7 @@ def _fldj_vs_autodiff(c):
 
 def _ldj_shapes(c):
     """Extra batch dims are kept; extra event dims are summed over."""
-    b, nd = c.bijector, c.nd
+    b, nd = c.bound([2, 3], seed=2), c.nd
     x = c.sample([2, 3], seed=2)
     ldj = b.forward_log_det_jacobian(_fresh(x), event_ndims=nd)
     c.expect_shape(
@@ -255,8 +274,7 @@ def _ldj_shapes(c):
 
 
 def _gradients(c):
-    b = c.bijector
-    variables = b.trainable_variables
+    variables = c.unbound.trainable_variables
     names = [v.name for v in variables]
     if c.num_weights is not None and len(variables) != c.num_weights:
         c.fail(
@@ -270,7 +288,11 @@ def _gradients(c):
             "num_weights=0 for a bijector without parameters)."
         )
     x = c.sample([4], seed=3)
-    with tf.GradientTape() as tape:
+    ctx = c.context([4], seed=3)
+    with tf.GradientTape(persistent=True) as tape:
+        if ctx is not None:
+            tape.watch(ctx)
+        b = c.bound([4], seed=3, context=ctx)
         y = b.forward(_fresh(x))
         loss = tf.reduce_sum(tf.sin(y)) + tf.reduce_sum(
             b.forward_log_det_jacobian(_fresh(x), event_ndims=c.nd)
@@ -280,6 +302,14 @@ def _gradients(c):
                 b.inverse_log_det_jacobian(_fresh(y) + 0.0, event_ndims=c.nd)
             )
     grads = tape.gradient(loss, variables)
+    if ctx is not None:
+        g_ctx = tape.gradient(loss, ctx)
+        if g_ctx is None or not np.any(_n(tf.convert_to_tensor(g_ctx)) != 0):
+            c.fail(
+                "forward(x) and the log-dets do not depend on the bound context "
+                f"(shape {list(ctx.shape)}): `with_context` binds nothing the "
+                "bijector uses."
+            )
     for v, g in zip(variables, grads, strict=True):
         if g is None:
             c.fail(
@@ -300,13 +330,15 @@ def _gradients(c):
 
 def _eager_function_xla(c):
     """Eager, tf.function and XLA agree, with an unknown batch dimension."""
-    b, nd = c.bijector, c.nd
+    nd = c.nd
     x = c.sample([3], seed=4)
+    ctx = c.context([3], seed=4)
     names = ["forward(x)", "forward_log_det_jacobian(x)"]
     if c.has_inverse:
         names += ["inverse(y)", "inverse_log_det_jacobian(y)"]
 
-    def run(x):
+    def run(x, ctx=None):
+        b = c.bound([], seed=4, context=ctx)
         y = b.forward(x)
         fldj = b.forward_log_det_jacobian(x, event_ndims=nd)
         out = [y, fldj]
@@ -315,13 +347,17 @@ def _eager_function_xla(c):
             out += [b.inverse(y2), b.inverse_log_det_jacobian(y2, event_ndims=nd)]
         return out
 
-    spec = tf.TensorSpec([None, *c.event_shape], c.dtype)
-    eager = run(_fresh(x))
+    specs = [tf.TensorSpec([None, *c.event_shape], c.dtype)]
+    args = [x]
+    if ctx is not None:
+        specs.append(tf.TensorSpec([None, *(c.context_shape or ())], c.dtype))
+        args.append(ctx)
+    eager = run(*[_fresh(a) for a in args])
     modes = {}
     for mode, jit in (("tf.function", False), ("XLA", True)):
-        fn = tf.function(run, input_signature=[spec], jit_compile=jit)
+        fn = tf.function(run, input_signature=specs, jit_compile=jit)
         try:
-            modes[mode] = fn(_fresh(x))
+            modes[mode] = fn(*[_fresh(a) for a in args])
         except Exception as e:  # noqa: BLE001 - reported with the mode
             c.fail(
                 f"{mode} (input_signature with an unknown batch dimension) "
@@ -401,6 +437,7 @@ def check_bijector(
     rtol: float | None = None,
     atol: float | None = None,
     tolerances: Mapping[str, Mapping[str, float]] | None = None,
+    context_shape: Sequence[int] | None = None,
 ) -> list[str]:
     """Checks that a bijector is a correct, trainable, compilable bijection.
 
@@ -429,6 +466,15 @@ def check_bijector(
     and, when asked for in `checks`, `round_trip_far_out` (the round trip at
     input scales 1 to 1000, for iterative inverses).
 
+    A conditional bijector (one with `with_context`, e.g. a
+    `ContextBijector` built with a `context_shape`) is checked with
+    `context_shape`: every check binds a standard normal context with the
+    batch of its inputs (`bijector.with_context(c)`), `gradients` also
+    requires a non-zero gradient with respect to the context (a context that
+    is bound but unused fails) and reaching every weight, including the
+    conditioning network's, and `eager_function_xla` traces the context as a
+    second input with an unknown batch dimension.
+
     The inputs are standard normal (or `input_fn`'s), batches of 2 to 4,
     seeded: the result is deterministic. Nothing is changed: a bijector
     initialized at the identity is checked at the identity; perturb its
@@ -455,6 +501,8 @@ def check_bijector(
       atol: absolute tolerance of every check (defaults as `rtol`'s).
       tolerances: per-check overrides, `{check name: {'rtol': ..., 'atol':
         ...}}` (`round_trip_far_out` defaults to `round_trip`'s).
+      context_shape: the context's event shape for a conditional bijector
+        (`(C,)` or `(H, W, C)`); None for an unconditional one.
 
     Returns:
       The names of the checks that ran (all passed).
@@ -464,7 +512,8 @@ def check_bijector(
         bijector, what differed (values, worst index) and the tolerance. An
         exception inside a check is re-raised as an AssertionError naming the
         check (the original is its `__cause__`).
-      TypeError: if `bijector` is not a `tfb.Bijector`.
+      TypeError: if `bijector` is not a `tfb.Bijector`, or `context_shape`
+        is given for one without `with_context`.
       ValueError: for a bad `event_shape`, unknown check names, a check that
         needs an inverse with `has_inverse=False`, a non-floating `dtype` or
         malformed `tolerances`.
@@ -508,6 +557,20 @@ def check_bijector(
             "check_bijector: argument `event_shape` must be a sequence of "
             f"positive ints (e.g. [4] or [4, 4, 2]); got {event_shape!r}."
         )
+    if context_shape is not None:
+        if not callable(getattr(bijector, "with_context", None)):
+            raise TypeError(
+                "check_bijector: argument `context_shape` was given, but "
+                f"{type(bijector).__name__} has no `with_context` method."
+            )
+        if isinstance(context_shape, (int, np.integer)) or not all(
+            isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s > 0
+            for s in context_shape
+        ):
+            raise ValueError(
+                "check_bijector: argument `context_shape` must be a sequence of "
+                f"positive ints (e.g. [3]); got {context_shape!r}."
+            )
     tf_dtype = tf.as_dtype(dtype) if dtype is not None else _infer_dtype(bijector)
     if not tf_dtype.is_floating:
         raise ValueError(
@@ -549,6 +612,9 @@ def check_bijector(
         num_weights=num_weights,
         input_fn=input_fn,
         tolerances=_tolerances(tf_dtype, rtol, atol, tolerances),
+        context_shape=None
+        if context_shape is None
+        else [int(s) for s in context_shape],
     )
     for name in names:
         context.check = name

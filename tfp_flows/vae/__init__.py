@@ -4,6 +4,7 @@ from tfp_flows.vae.model import VAE  # noqa: I001
 from tfp_flows.vae.model import make_posterior
 from tfp_flows.vae.posteriors import DiagonalGaussianPosterior
 from tfp_flows.vae.posteriors import FlowPosterior
+from tfp_flows.vae.posteriors import HouseholderPosterior
 from tfp_flows.vae.posteriors import IAFPosterior
 from tfp_flows.vae.posteriors import PlanarPosterior
 
@@ -12,6 +13,7 @@ __all__ = [
     "make_posterior",
     "DiagonalGaussianPosterior",
     "FlowPosterior",
+    "HouseholderPosterior",
     "IAFPosterior",
     "PlanarPosterior",
 ]

@@ -1,6 +1,7 @@
 """A VAE with a Bernoulli decoder and a choice of (flow) posterior.
 
-    x -> encoder -> e -> posterior layer -> q(z|x) (Gaussian, planar or IAF)
+    x -> encoder -> e -> posterior layer -> q(z|x) (Gaussian, planar, IAF
+                                                    or Householder)
     z ~ q(z|x),   p(z) = N(0, I),   p(x|z) = Bernoulli(decoder(z))
     ELBO(x) = E_q[log p(x|z) + log p(z) - log q(z|x)]
     log p(x) ~ log (1/k) sum_i p(x, z_i) / q(z_i|x)   (importance weighted)
@@ -27,12 +28,13 @@ from tfp_flows.internal.types import TensorLike
 from tfp_flows.nn.made import check_hidden_units
 from tfp_flows.vae.posteriors import DiagonalGaussianPosterior
 from tfp_flows.vae.posteriors import FlowPosterior
+from tfp_flows.vae.posteriors import HouseholderPosterior
 from tfp_flows.vae.posteriors import IAFPosterior
 from tfp_flows.vae.posteriors import PlanarPosterior
 
 __all__ = ["POSTERIORS", "VAE", "make_posterior"]
 
-POSTERIORS = ("gaussian", "planar", "iaf")
+POSTERIORS = ("gaussian", "planar", "iaf", "householder")
 _HALF_LOG_2PI = 0.5 * float(np.log(2.0 * np.pi))
 
 
@@ -55,7 +57,15 @@ def make_posterior(
     hidden_units: Sequence[int] = (64, 64),
     seed: int = 0,
 ) -> DiagonalGaussianPosterior:
-    """A posterior layer: `'gaussian'`, `'planar'` (K steps) or `'iaf'` (T steps).
+    """A posterior layer: `'gaussian'`, `'planar'`, `'iaf'` or `'householder'`.
+
+    `num_steps` is K planar steps, T IAF steps or K Householder reflections.
+
+    `context_size` is the size of the context `h` of the planar and IAF
+    steps; `hidden_units` those of each IAF step's MADE. The Householder
+    posterior uses neither: its first vector is a linear function of the
+    encoder output and the next ones linear functions of the previous one
+    (Tomczak & Welling 2016).
 
     Raises:
       ValueError: unknown `kind`, or `num_steps < 1` for a flow posterior.
@@ -76,6 +86,14 @@ def make_posterior(
             latent_size, feature_size=feature_size, name="gaussian_posterior"
         )
     num_steps = check_positive_int(num_steps, "num_steps", f"make_posterior({kind!r})")
+    if kind == "householder":
+        return HouseholderPosterior(
+            latent_size,
+            feature_size=feature_size,
+            num_steps=num_steps,
+            seed=seed,
+            name="householder_posterior",
+        )
     if kind == "planar":
         return PlanarPosterior(
             latent_size,
@@ -98,15 +116,16 @@ def make_posterior(
 
 @keras.saving.register_keras_serializable(package="tfp_flows")
 class VAE(keras.Model):
-    """VAE on binary vectors with a Gaussian, planar or IAF posterior.
+    """VAE on binary vectors with a Gaussian, planar, IAF or Householder posterior.
 
     Args:
       data_size: number of binary inputs (64 for the 8x8 digits).
       latent_size: D.
-      posterior: `'gaussian'`, `'planar'` or `'iaf'`.
-      num_flow_steps: K planar steps or T IAF steps.
+      posterior: `'gaussian'`, `'planar'`, `'iaf'` or `'householder'`.
+      num_flow_steps: K planar steps, T IAF steps or K Householder reflections.
       hidden_units: hidden sizes of the encoder (and, reversed, the decoder).
-      context_size: size of the context `h` the flow steps receive.
+      context_size: size of the context `h` the planar and IAF steps receive
+        (the Householder posterior has none: see `make_posterior`).
       made_hidden_units: hidden sizes of each IAF step's MADE.
       seed: seed of the weights and of the training noise.
       name: model name.
@@ -162,7 +181,8 @@ class VAE(keras.Model):
                 raise ValueError(
                     f"{owner}: argument `num_flow_steps` must be 0 for "
                     "posterior='gaussian' (a diagonal Gaussian has no flow steps); "
-                    f"got {num_flow_steps}. Use posterior='planar' or 'iaf'."
+                    f"got {num_flow_steps}. Use posterior='planar', 'iaf' or "
+                    "'householder'."
                 )
         else:
             self.num_flow_steps = check_positive_int(

@@ -176,3 +176,42 @@ def test_multi_worker_example_matches_one_device(tmp_path):
     np.testing.assert_allclose(two["loss"], one["loss"], rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(w_two, w_one, rtol=1e-4, atol=1e-4)
     assert (tmp_path / "two" / "glow.weights.h5").stat().st_size > 0
+
+
+_VAE_LOSS_SCALING = r"""
+import json
+import numpy as np
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+two = [tf.config.LogicalDeviceConfiguration()] * 2
+tf.config.set_logical_device_configuration(cpu, two)
+from tfp_flows.vae import VAE
+
+elbo = tf.constant([-3.0, -5.0])
+out = {}
+for name, strategy in [
+    ("one", tf.distribute.OneDeviceStrategy("/cpu:0")),
+    ("two", tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])),
+]:
+    with strategy.scope():
+        model = VAE(4, latent_size=2, hidden_units=[4])
+    per_replica = strategy.run(lambda: model.compute_loss(y_pred=elbo))
+    out[name] = [float(v) for v in strategy.experimental_local_results(per_replica)]
+print(json.dumps(out))
+"""
+
+
+def test_vae_loss_is_scaled_per_replica():
+    """`VAE.compute_loss` follows FlowModel's convention: each replica's loss is
+    divided by the replica count, so summed gradients are the global mean's."""
+    run = subprocess.run(
+        [sys.executable, "-c", _VAE_LOSS_SCALING],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    out = json.loads(run.stdout.strip().splitlines()[-1])
+    np.testing.assert_allclose(out["one"], [4.0])
+    np.testing.assert_allclose(out["two"], [2.0, 2.0])

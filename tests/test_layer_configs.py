@@ -33,6 +33,7 @@ from tfp_flows.nn import CausalConv1D
 from tfp_flows.nn import GatedPixelCNN
 from tfp_flows.nn import WaveNet
 from tfp_flows.nn import WaveNetResidualBlock
+from tfp_flows.saving import load_flow_model
 from tfp_flows.vae import VAE
 from tfp_flows.vae import HouseholderPosterior
 
@@ -306,6 +307,10 @@ def test_vae_keras_file_round_trip(tmp_path):
     model.save(path)
     loaded = keras.saving.load_model(path, safe_mode=True)
     assert isinstance(loaded, VAE)
+    # Every model the command writes reloads through load_flow_model.
+    assert isinstance(load_flow_model(path, expected_builder="vae"), VAE)
+    with pytest.raises(ValueError, match="holds a vae flow; expected a maf flow"):
+        load_flow_model(path, expected_builder="maf")
     for got, want in zip(
         _as_list(outputs(loaded)), _as_list(outputs(model)), strict=True
     ):

@@ -462,7 +462,11 @@ def _import_quietly(module: str) -> Any:
     with tempfile.TemporaryFile() as tmp:
         os.dup2(tmp.fileno(), 2)
         try:
-            return _import_with_package(module)
+            loaded = _import_with_package(module)
+            # Device discovery logs too (e.g. `failed call to cuInit` on a
+            # machine without a GPU): run it now, inside the capture.
+            importlib.import_module("tensorflow").config.list_physical_devices()
+            return loaded
         finally:
             sys.stderr.flush()
             os.dup2(saved, 2)

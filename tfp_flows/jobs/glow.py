@@ -229,4 +229,7 @@ def run(opts: JobOptions) -> dict[str, Any]:
 def load_trained(output_dir: str | pathlib.Path, model: str = "glow") -> Any:
     """The flow of `OUTPUT/MODEL.keras` written by `run`."""
     path = pathlib.Path(output_dir) / f"{model}.keras"
-    return load_flow_model(path, expected_builder=model).flow
+    loaded = load_flow_model(path, expected_builder=model)
+    if not isinstance(loaded, FlowModel):  # a VAE file fails expected_builder
+        raise TypeError(f"{path!r} holds a {type(loaded).__name__}")
+    return loaded.flow

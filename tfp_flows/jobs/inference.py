@@ -1,7 +1,7 @@
 """Not public API: `tfp-flows sample` and `tfp-flows eval` on saved models.
 
-Both read `MODEL.keras` (with `tfp_flows.saving.load_flow_model`, or
-`keras.saving.load_model` for the VAE) and the `MODEL.job.json` beside it,
+Both read `MODEL.keras` (with `tfp_flows.saving.load_flow_model`, which also
+loads the VAE job's file) and the `MODEL.job.json` beside it,
 which says how the training data were prepared (source, image size, n-bit
 reduction, standardization), so that a split is re-created exactly.
 """
@@ -18,7 +18,6 @@ import tensorflow as tf
 from tfp_flows import flows
 from tfp_flows.data.preprocess import as_dataset
 from tfp_flows.data.preprocess import preprocess_images
-from tfp_flows.internal.keras import keras
 from tfp_flows.jobs.options import EvalOptions
 from tfp_flows.jobs.options import SampleOptions
 from tfp_flows.jobs.options import UsageError
@@ -68,16 +67,12 @@ def image_log_probs(
 
 def load_model(path: str | pathlib.Path, meta: dict[str, Any]) -> Any:
     """The saved model: a `FlowModel`, or a `VAE` for the vae job."""
-    if meta.get("job") == "vae":
-        from tfp_flows import vae  # noqa: F401  (registers the VAE class)
-
-        try:
-            return keras.saving.load_model(str(path), safe_mode=True, compile=False)
-        except Exception as e:  # Keras raises many types for a damaged archive.
-            raise UsageError(f"could not load {str(path)!r}: {e}") from e
     from tfp_flows.saving import load_flow_model
 
-    return load_flow_model(path)
+    try:
+        return load_flow_model(path)
+    except ValueError as e:
+        raise UsageError(str(e)) from e
 
 
 # -- sample ----------------------------------------------------------------------

@@ -6,7 +6,7 @@ threshold 8 of 0..16, with the VAE's own Keras `fit` (loss: negative ELBO)
 and the shared callbacks of `tfp_flows.jobs.training` (backup for
 `--resume`, history.csv, progress, TensorBoard); prints the test ELBO and the
 importance-weighted log p(x) (k = 1000); saves `vae.keras` (reloaded by
-`keras.saving.load_model`; it is not a `FlowModel`), the weights,
+`tfp_flows.saving.load_flow_model`, or `keras.saving.load_model`), the weights,
 `vae.job.json`, PNGs of reconstructions, samples and the training curve, and
 metrics.json. `train_vae` (used by the benchmark and the colab) fits one
 VAE without writing files.

@@ -7,21 +7,27 @@ import zipfile
 
 from tfp_flows.internal.keras import keras
 from tfp_flows.layers.flow_model import FlowModel
+from tfp_flows.vae.model import VAE
 
 __all__ = ["load_flow_model"]
 
 
 def load_flow_model(
     filepath: str | os.PathLike[str], *, expected_builder: str | None = None
-) -> FlowModel:
+) -> FlowModel | VAE:
     """Loads a `.keras` file saved from a `FlowModel` (with `safe_mode=True`).
+
+    Also loads the file of a `tfp_flows.vae.VAE` (what `tfp-flows train
+    --model vae` writes), so that every model the command saves reloads
+    through this one function; its builder name is `'vae'`.
 
     Args:
       filepath: path of the `.keras` file.
-      expected_builder: if given (e.g. `'glow'`), the saved flow must be of it.
+      expected_builder: if given (e.g. `'glow'`, or `'vae'`), the saved flow
+        must be of it.
 
     Returns:
-      The `tfp_flows.layers.FlowModel`, uncompiled.
+      The `tfp_flows.layers.FlowModel` (or `tfp_flows.vae.VAE`), uncompiled.
 
     Raises:
       ValueError: for a missing, corrupt or non-flow file, or another flow type.
@@ -52,14 +58,15 @@ def load_flow_model(
         raise ValueError(
             f"load_flow_model: could not load {path!r}: {type(e).__name__}: {e}"
         ) from e
-    if not isinstance(model, FlowModel):
+    if not isinstance(model, (FlowModel, VAE)):
         raise ValueError(
             f"load_flow_model: {path!r} holds a {type(model).__name__}, "
-            "not a FlowModel."
+            "not a FlowModel (or a VAE)."
         )
-    if expected_builder is not None and model.builder_name != expected_builder:
+    builder = "vae" if isinstance(model, VAE) else model.builder_name
+    if expected_builder is not None and builder != expected_builder:
         raise ValueError(
-            f"load_flow_model: {path!r} holds a {model.builder_name} flow; expected "
+            f"load_flow_model: {path!r} holds a {builder} flow; expected "
             f"a {expected_builder} flow."
         )
     return model

@@ -301,10 +301,18 @@ class VAE(keras.Model):
         sample_weight: TensorLike | None = None,
         training: bool = True,
     ) -> tf.Tensor:
-        """Negative mean ELBO (no targets needed)."""
+        """Negative mean ELBO (no targets needed), scaled per replica.
+
+        Under `tf.distribute` each replica returns its loss divided by the
+        replica count (Keras' convention, as `FlowModel.compute_loss` does), so
+        the summed gradients are those of the global mean.
+        """
         loss = -tf.reduce_mean(y_pred)
         if self.losses:
             loss += tf.add_n(self.losses)
+        num_replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        if num_replicas > 1:
+            loss = loss * tf.cast(1.0 / num_replicas, loss.dtype)
         return loss
 
     def importance_weighted(

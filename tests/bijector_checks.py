@@ -72,6 +72,7 @@ def run_checks(entry, dtype, bij, *checks):
         input_fn=entry.input_fn,
         tolerances=tolerances,
         context_shape=entry.context_shape,
+        far_out_scales=entry.far_out_scales,
     )
 
 

@@ -41,6 +41,9 @@ class Entry:
         zero-initialized (identity) layers are tested away from the identity.
       tolerances: overrides, keyed by dtype name or (check, dtype name).
       slow: mark the entry's checks as slow.
+      far_out_scales: input scales of the far-out round trip (numerical
+        inverses); narrower only where the model itself, not the iteration,
+        overflows further out (said at the entry).
       context_shape: for a conditional bijector (`with_context`), the
         context's event shape: every check binds a context of it
         (`check_bijector(..., context_shape=...)`).
@@ -56,6 +59,7 @@ class Entry:
     perturb: float = 0.1
     tolerances: dict = dataclasses.field(default_factory=dict)
     slow: bool = False
+    far_out_scales: tuple = (1.0, 10.0, 100.0, 1000.0)
     context_shape: Optional[tuple] = None
 
 

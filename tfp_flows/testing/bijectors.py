@@ -52,8 +52,10 @@ class _Context:
         input_fn,
         tolerances,
         context_shape=None,
+        far_out_scales=(1.0, 10.0, 100.0, 1000.0),
     ):
         self.unbound = bijector
+        self.far_out_scales = tuple(float(v) for v in far_out_scales)
         self.context_shape = None if context_shape is None else tuple(context_shape)
         self.bijector = bijector
         self.event_shape = tuple(event_shape)
@@ -180,7 +182,7 @@ def _round_trip_far_out(c):
     budget or a bad bracket stops early or diverges.
     """
     b = c.bound([64], seed=5)
-    for scale in (1.0, 10.0, 100.0, 1000.0):
+    for scale in c.far_out_scales:
         x = c.sample([64], seed=5) * scale
         x_rec = b.inverse(_fresh(b.forward(x)))
         c.expect_finite(f"inverse(forward(x)) at input scale {scale:g}", x_rec)
@@ -438,6 +440,7 @@ def check_bijector(
     atol: float | None = None,
     tolerances: Mapping[str, Mapping[str, float]] | None = None,
     context_shape: Sequence[int] | None = None,
+    far_out_scales: Sequence[float] = (1.0, 10.0, 100.0, 1000.0),
 ) -> list[str]:
     """Checks that a bijector is a correct, trainable, compilable bijection.
 
@@ -464,7 +467,8 @@ def check_bijector(
       with an unknown batch dimension.
 
     and, when asked for in `checks`, `round_trip_far_out` (the round trip at
-    input scales 1 to 1000, for iterative inverses).
+    input scales `far_out_scales`, 1 to 1000 by default, for iterative
+    inverses).
 
     A conditional bijector (one with `with_context`, e.g. a
     `ContextBijector` built with a `context_shape`) is checked with
@@ -503,6 +507,8 @@ def check_bijector(
         ...}}` (`round_trip_far_out` defaults to `round_trip`'s).
       context_shape: the context's event shape for a conditional bijector
         (`(C,)` or `(H, W, C)`); None for an unconditional one.
+      far_out_scales: the input scales of `round_trip_far_out` (standard
+        normal inputs times each scale).
 
     Returns:
       The names of the checks that ran (all passed).
@@ -595,6 +601,14 @@ def check_bijector(
                     f"check_bijector: checks {need} need an inverse, but "
                     "has_inverse=False."
                 )
+    if not far_out_scales or not all(
+        isinstance(v, (int, float, np.integer, np.floating)) and v > 0
+        for v in far_out_scales
+    ):
+        raise ValueError(
+            "check_bijector: argument `far_out_scales` must be a non-empty "
+            f"sequence of positive numbers; got {far_out_scales!r}."
+        )
     if num_weights is not None and (
         isinstance(num_weights, bool)
         or not isinstance(num_weights, (int, np.integer))
@@ -615,6 +629,7 @@ def check_bijector(
         context_shape=None
         if context_shape is None
         else [int(s) for s in context_shape],
+        far_out_scales=far_out_scales,
     )
     for name in names:
         context.check = name

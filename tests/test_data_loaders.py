@@ -322,6 +322,9 @@ def test_folder_corrupt_and_empty(tmp_path):
 # ------------------------------------------------------------------ TFDS
 
 
+# CI does not install tensorflow_datasets (not a dependency): the path that
+# reads a prepared set was checked once by hand with tfds 4.9.10 (issue #15's
+# closing note); what CI checks is the message a user without it gets.
 @pytest.mark.skipif(HAS_TFDS, reason="tensorflow_datasets is installed here")
 def test_tfds_not_installed_message():
     with pytest.raises(ValueError, match="tensorflow_datasets`, which is not ") as e:
@@ -329,61 +332,6 @@ def test_tfds_not_installed_message():
     assert "never downloads" in str(e.value)
     with pytest.raises(ValueError, match="needs a data set name"):
         data.load_images("tfds:")
-
-
-@pytest.mark.skipif(not HAS_TFDS, reason="tensorflow_datasets is not installed")
-def test_tfds_missing_set_says_where(tmp_path, monkeypatch):
-    monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path))
-    with pytest.raises(ValueError, match="never downloads") as err:
-        data.load_images("tfds:mnist")
-    assert str(tmp_path) in str(err.value)
-
-
-@pytest.mark.skipif(not HAS_TFDS, reason="tensorflow_datasets is not installed")
-def test_tfds_prepared_set_splits(tmp_path, monkeypatch):
-    import tensorflow_datasets as tfds
-
-    monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path))
-
-    class TfpFlowsTinyImages(tfds.core.GeneratorBasedBuilder):
-        VERSION = tfds.core.Version("1.0.0")
-
-        def _info(self):
-            features = tfds.features.FeaturesDict(
-                {
-                    "image": tfds.features.Image(shape=(4, 4, 3)),
-                    "label": tfds.features.ClassLabel(num_classes=2),
-                }
-            )
-            return tfds.core.DatasetInfo(builder=self, features=features)
-
-        def _split_generators(self, dl_manager):
-            return {
-                "train": self._generate_examples(0, 20),
-                "test": self._generate_examples(100, 5),
-            }
-
-        def _generate_examples(self, start, n):
-            for i in range(start, start + n):
-                image = np.full((4, 4, 3), i, np.uint8)
-                yield str(i), {"image": image, "label": i % 2}
-
-    source = "tfds:tfp_flows_tiny_images"
-    with pytest.raises(ValueError, match="is not prepared in") as err:
-        data.load_images(source)
-    assert str(tmp_path) in str(err.value) and "never downloads" in str(err.value)
-    TfpFlowsTinyImages(data_dir=str(tmp_path)).download_and_prepare()
-    seen = {}
-    for split in ("train", "validation", "test"):
-        x, y = data.load_images(source, split=split, with_labels=True, seed=1)
-        assert x.dtype == np.uint8 and x.shape[1:] == (4, 4, 3)
-        np.testing.assert_array_equal(y, x[:, 0, 0, 0] % 2)
-        seen[split] = set(x[:, 0, 0, 0].tolist())
-    assert seen["test"] == set(range(100, 105))  # TFDS's own test split
-    assert len(seen["train"]) == 18 and len(seen["validation"]) == 2
-    assert not seen["train"] & seen["validation"]
-    small = data.load_images(source, split="test", image_size=(2, 2))
-    assert small.shape == (5, 2, 2, 3)
 
 
 # ------------------------------------------------------------------ tables

@@ -314,39 +314,15 @@ class AutoregressiveImageDistribution(tfd.Distribution):
         is NaN for out-of-range levels (see `per_pixel_log_prob`).
         """
         self._network.check_images(x, arg_name, self._owner)
-        top = self.num_levels - 1
-        value = tf.get_static_value(x)
-        if value is not None:
-            value = np.asarray(value)
-            if value.size and not np.all(np.equal(np.mod(value, 1), 0)):
-                bad = value[np.mod(value, 1) != 0].reshape(-1)[0]
-                raise ValueError(
-                    f"{self._owner}: argument `{arg_name}` must hold integer "
-                    f"pixel levels 0..{top}; got a non-integer value {bad!r}."
-                )
-            if value.size and (value.min() < 0 or value.max() > top):
-                raise ValueError(
-                    f"{self._owner}: argument `{arg_name}` must hold pixel "
-                    f"levels in 0..{top}; got values in "
-                    f"{value.min()}..{value.max()}."
-                )
-            return x
-        if checks.in_xla_context() or tf.executing_eagerly():
-            return x
-        xf = tf.cast(x, tf.float32)
-        msg = (
-            f"{self._owner}: argument `{arg_name}` must hold integers in "
-            f"0..{top} (num_levels={self.num_levels})."
+        return checks.check_integer_levels(
+            x,
+            arg_name,
+            self._owner,
+            self.num_levels,
+            validate_args=self.validate_args,
+            noun="pixel levels",
+            range_names_num_levels=False,
         )
-        assertions = [
-            tf.debugging.assert_greater_equal(xf, 0.0, message=msg),
-            tf.debugging.assert_less_equal(xf, float(top), message=msg),
-        ]
-        if self.validate_args:
-            assertions.append(tf.debugging.assert_equal(xf, tf.round(xf), message=msg))
-        with tf.control_dependencies(assertions):
-            x = tf.identity(x)
-        return x
 
     # -- density --------------------------------------------------------
 

@@ -396,38 +396,9 @@ class WaveNetDistribution(tfd.Distribution):
                 f"(sequences of length {want}; no channel dimension); got shape "
                 f"{shape_str(shape)}."
             )
-        top = self.num_levels - 1
-        value = tf.get_static_value(x)
-        if value is not None:
-            value = np.asarray(value)
-            if value.size and not np.all(np.equal(np.mod(value, 1), 0)):
-                bad = value[np.mod(value, 1) != 0].reshape(-1)[0]
-                raise ValueError(
-                    f"{_OWNER}: argument `{arg_name}` must hold integer levels "
-                    f"0..{top}; got a non-integer value {bad!r}."
-                )
-            if value.size and (value.min() < 0 or value.max() > top):
-                raise ValueError(
-                    f"{_OWNER}: argument `{arg_name}` must hold levels in 0..{top} "
-                    f"(num_levels={self.num_levels}); got values in "
-                    f"{value.min()}..{value.max()}."
-                )
-            return x
-        if checks.in_xla_context() or tf.executing_eagerly():
-            return x
-        xf = tf.cast(x, tf.float32)
-        msg = (
-            f"{_OWNER}: argument `{arg_name}` must hold integers in 0..{top} "
-            f"(num_levels={self.num_levels})."
+        return checks.check_integer_levels(
+            x, arg_name, _OWNER, self.num_levels, validate_args=self.validate_args
         )
-        assertions = [
-            tf.debugging.assert_greater_equal(xf, 0.0, message=msg),
-            tf.debugging.assert_less_equal(xf, float(top), message=msg),
-        ]
-        if self.validate_args:
-            assertions.append(tf.debugging.assert_equal(xf, tf.round(xf), message=msg))
-        with tf.control_dependencies(assertions):
-            return tf.identity(x)
 
     # -- density --------------------------------------------------------
 

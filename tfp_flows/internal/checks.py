@@ -380,3 +380,58 @@ def check_sample_shape(sample_shape, owner, arg_name="sample_shape"):
     )
     with tf.control_dependencies([check]):
         return tf.identity(sample_shape)
+
+
+def check_integer_levels(
+    x,
+    arg_name,
+    owner,
+    num_levels,
+    *,
+    validate_args,
+    noun="levels",
+    range_names_num_levels=True,
+):
+    """Checks that `x` holds integer levels `0..num_levels-1`; returns `x`.
+
+    Static (eager) values: ValueError naming `arg_name`. Symbolic values
+    (`tf.function`): `tf.debugging` assertions on the range always, and on
+    integrality under `validate_args`; `x` comes back with the assertions as
+    control dependencies. Under XLA (where assertions are dropped) and eagerly
+    on non-static values, `x` is returned unchecked.
+
+    `noun` ("levels", "pixel levels") and `range_names_num_levels` shape the
+    eager messages of each distribution.
+    """
+    top = num_levels - 1
+    value = tf.get_static_value(x)
+    if value is not None:
+        value = np.asarray(value)
+        if value.size and not np.all(np.equal(np.mod(value, 1), 0)):
+            bad = value[np.mod(value, 1) != 0].reshape(-1)[0]
+            raise ValueError(
+                f"{owner}: argument `{arg_name}` must hold integer {noun} "
+                f"0..{top}; got a non-integer value {bad!r}."
+            )
+        if value.size and (value.min() < 0 or value.max() > top):
+            levels = f" (num_levels={num_levels})" if range_names_num_levels else ""
+            raise ValueError(
+                f"{owner}: argument `{arg_name}` must hold {noun} in "
+                f"0..{top}{levels}; got values in {value.min()}..{value.max()}."
+            )
+        return x
+    if in_xla_context() or tf.executing_eagerly():
+        return x
+    xf = tf.cast(x, tf.float32)
+    msg = (
+        f"{owner}: argument `{arg_name}` must hold integers in 0..{top} "
+        f"(num_levels={num_levels})."
+    )
+    assertions = [
+        tf.debugging.assert_greater_equal(xf, 0.0, message=msg),
+        tf.debugging.assert_less_equal(xf, float(top), message=msg),
+    ]
+    if validate_args:
+        assertions.append(tf.debugging.assert_equal(xf, tf.round(xf), message=msg))
+    with tf.control_dependencies(assertions):
+        return tf.identity(x)

@@ -5,7 +5,9 @@ the VAE) with the callbacks the jobs share:
 
 - `keras.callbacks.BackupAndRestore` in `OUTPUT/backup/` (deleted when a run
   finishes), so `--resume` continues a killed run from its last finished
-  epoch, with the optimizer's state;
+  epoch, with the optimizer's state; its files are written to temporary names
+  and renamed into place, so a kill while it writes leaves the previous
+  epoch's backup whole;
 - derived columns (bits/dim, or nats in data units) added to the epoch logs;
 - `keras.callbacks.CSVLogger` writing `OUTPUT/history.csv` (appended to on
   resume, after dropping rows of epochs that are trained again);
@@ -25,6 +27,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import pathlib
 import shutil
 import time
@@ -95,10 +98,52 @@ class _DerivedColumns(keras.callbacks.Callback):
                 logs[prefix + self.name] = float(self.fn(float(logs[prefix + "loss"])))
 
 
+class _AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """`BackupAndRestore` whose files are replaced atomically.
+
+    Keras writes `latest.weights.h5` in place: a process killed while the
+    file is written (SIGKILL, out of memory, a pre-empted machine) leaves a
+    truncated HDF5 file that `--resume` cannot read. Here each file is
+    written under a temporary name in the same folder, flushed to disk and
+    renamed over the old one (`os.replace`, atomic on POSIX and Windows), so
+    the backup on disk is always a whole epoch's. The weights are replaced
+    before the metadata: a kill between the two renames (microseconds) leaves
+    the weights one epoch ahead of the recorded epoch, so that epoch is
+    trained again from them, never from a corrupt file.
+    """
+
+    _PARTIAL_WEIGHTS = "partial.weights.h5"
+    _PARTIAL_META = "training_metadata.json.partial"
+
+    def _save_model(self):
+        folder = pathlib.Path(self.backup_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        partial = folder / self._PARTIAL_WEIGHTS
+        self.model.save_weights(filepath=str(partial), overwrite=True)
+        _replace_durably(partial, pathlib.Path(self._weights_path))
+        meta = folder / self._PARTIAL_META
+        meta.write_text(
+            json.dumps({"epoch": self._current_epoch, "batch": self._last_batch_seen})
+        )
+        _replace_durably(meta, pathlib.Path(self._training_metadata_path))
+
+
+def _replace_durably(partial: pathlib.Path, final: pathlib.Path) -> None:
+    """Flushes `partial` to disk, then renames it over `final` in one step."""
+    fd = os.open(partial, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(partial, final)
+
+
 class _TrimHistory(keras.callbacks.Callback):
     """On resume: drops rows of `history.csv` for epochs that run again.
 
-    Runs after `BackupAndRestore.on_train_begin` has set the first epoch.
+    Runs after `BackupAndRestore.on_train_begin` has set the first epoch. A
+    last row cut short by a kill while `CSVLogger` wrote it (fewer cells
+    than the header) is dropped too; the file is rewritten atomically.
     """
 
     def __init__(self, path: pathlib.Path):
@@ -113,9 +158,16 @@ class _TrimHistory(keras.callbacks.Callback):
             rows = list(csv.reader(f))
         if not rows:
             return
-        kept = [rows[0]] + [r for r in rows[1:] if r and int(r[0]) < start]
-        with open(self.path, "w", newline="") as f:
+        width = len(rows[0])
+        kept = [rows[0]] + [
+            r
+            for r in rows[1:]
+            if len(r) == width and r[0].isdigit() and int(r[0]) < start
+        ]
+        partial = self.path.with_name(self.path.name + ".partial")
+        with open(partial, "w", newline="") as f:
             csv.writer(f).writerows(kept)
+        _replace_durably(partial, self.path)
 
 
 class _Progress(keras.callbacks.Callback):
@@ -220,7 +272,7 @@ def fit(
     model.compile(optimizer=optimizer, jit_compile=jit_compile)
     history_path = out / HISTORY
     cbs: list[keras.callbacks.Callback] = [
-        keras.callbacks.BackupAndRestore(str(out / BACKUP)),
+        _AtomicBackupAndRestore(str(out / BACKUP)),
         _TrimHistory(history_path),
         *callbacks,
     ]

@@ -81,4 +81,10 @@ CASES = [
         conditional=True,
         has_act_norm=True,
     ),
+    FlowCase(
+        "planar_flow_amortized",
+        lambda: flows.planar_flow(8, num_layers=2, context_size=10, seed=1),
+        _vectors_and_context,
+        conditional=True,
+    ),
 ]

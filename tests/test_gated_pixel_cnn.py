@@ -249,7 +249,9 @@ def test_context_errors_name_the_argument(cond):
             cond.log_prob(x, context=bad)
         with pytest.raises(ValueError, match=r"`context` must be a real tensor"):
             cond.network(x, context=bad)
-    with pytest.raises(ValueError, match=r"`context`.*\[3\] or \[3, 3\].*\[2, 3\]"):
+    with pytest.raises(
+        ValueError, match=r"`context`.*\[3\] or \[batch, 3\].*batch 3.*\[2, 3\]"
+    ):
         cond.complete(x, 1, context=np.zeros((2, 3), "float32"))
     with pytest.raises(ValueError, match=r"already has a bound context"):
         cond.condition(tf.one_hot([0], 3)).log_prob(x, context=tf.one_hot([0], 3))

@@ -159,7 +159,9 @@ def test_context_errors():
         ValueError, match=r"`context`.*\[batch, 3\].*batch 3.*got shape \[2, 3\]"
     ):
         c.network(x, context=np.zeros((2, 3), "float32"))
-    with pytest.raises(ValueError, match=r"`context`.*\[3\] or \[3, 3\].*\[2, 3\]"):
+    with pytest.raises(
+        ValueError, match=r"`context`.*\[3\] or \[batch, 3\].*batch 3.*\[2, 3\]"
+    ):
         c.complete(x, 1, context=np.zeros((2, 3), "float32"))
     with pytest.raises(ValueError, match=r"`context` was given.*unconditional"):
         uncond.log_prob(x, context=_context())

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tfp_flows import flows
 from tfp_flows.bijectors import PlanarFlow
 from tfp_flows.bijectors import RadialFlow
 from tfp_flows.bijectors import SylvesterFlow
@@ -139,7 +140,9 @@ def test_context_size_mismatch(cls):
 
 
 def test_context_for_unamortized_and_missing_context():
-    with pytest.raises(ValueError, match=r"`context` was given.*not amortized"):
+    with pytest.raises(
+        ValueError, match=r"`context` was given \(got shape \[2\]\).*unconditional"
+    ):
         PlanarFlow(3, context=tf.zeros([2]))
     with pytest.raises(ValueError, match="no `context` was bound"):
         PlanarFlow(3, context_size=2).forward(tf.zeros([1, 3]))
@@ -148,9 +151,12 @@ def test_context_for_unamortized_and_missing_context():
 def test_context_batch_mismatch():
     flow = PlanarFlow(3, context_size=2).with_context(tf.zeros([4, 2]))
     with pytest.raises(
-        ValueError, match=r"batch shape \[5\].*context's batch shape \[4\]"
+        ValueError,
+        match=r"`context` has batch shape \[4\].*batch shape \[5\] of `x`",
     ):
         flow.forward(tf.zeros([5, 3]))
+    with pytest.raises(ValueError, match=r"batch shape \[5\] of `y`"):
+        flow.inverse(tf.zeros([5, 3]))
 
 
 def test_non_finite_context_and_parameters():
@@ -180,3 +186,24 @@ def test_bad_constructor_arguments():
     # TFP's own dtype check (bijector dtype = weight dtype) names both dtypes.
     with pytest.raises(ValueError, match=r"x: .*dtype float32 for .*dtype float64"):
         PlanarFlow(2).forward(tf.zeros([1, 2], tf.float64))
+
+
+@pytest.mark.parametrize(
+    "builder", [flows.planar_flow, flows.radial_flow, flows.sylvester_flow]
+)
+def test_builders_with_context_size_give_an_amortized_family(builder):
+    family = builder(3, num_layers=2, context_size=4, seed=2)
+    assert isinstance(family, flows.ConditionalFlow)
+    assert family.context_shape == (4,)
+    c = tf.random.stateless_normal([6, 4], seed=[1, 2])
+    z = family.sample(6, context=c, seed=3)
+    np.testing.assert_allclose(
+        family.log_prob(z, context=c), family.condition(c).log_prob(z), atol=1e-6
+    )
+    # The parameters depend on the context: another context, another density.
+    other = family.log_prob(z, context=c + 1.0)
+    assert float(tf.reduce_max(tf.abs(other - family.log_prob(z, context=c)))) > 0
+    with pytest.raises(ValueError, match="`context` is required"):
+        family.log_prob(z)
+    with pytest.raises(ValueError, match="context_size"):
+        builder(3, context_size=0)

@@ -15,8 +15,11 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from tfp_flows.bijectors.base import FusedBijector
+from tfp_flows.bijectors.base import ContextBijector
 from tfp_flows.internal import checks
+from tfp_flows.internal.conditioning import check_context
+from tfp_flows.internal.conditioning import check_finite_context
+from tfp_flows.internal.conditioning import check_no_context
 from tfp_flows.internal.keras import WeightStore
 from tfp_flows.internal.types import TensorLike
 
@@ -105,13 +108,17 @@ def _broadcast(*tensors):
     return [tf.broadcast_to(x, shape) for x in tensors]
 
 
-class AmortizedBijector(FusedBijector):
+class AmortizedBijector(ContextBijector):
     """Base of the VI flows: named parameters from weights or from a context.
 
-    Subclasses call `_setup_parameters(specs)` in `__init__` (after
-    `super().__init__`), where `specs` maps a name to `(shape, initial numpy
-    value)`, and read `self._params()` (a dict of tensors of shape
-    `batch + shape`, batch `[]` without a context) in their hooks.
+    Subclasses call `_init_common(...)` before `super().__init__` and
+    `_setup_parameters(specs)` in `__init__` after it, where `specs` maps a
+    name to `(shape, initial numpy value)`, and read `self._params()` (a dict
+    of tensors of shape `batch + shape`, batch `[]` without a context) in
+    their hooks. An amortized bijector (`context_size=C`) is a conditional
+    `ContextBijector` with `context_shape == (C,)`: `with_context` is the
+    base class's, and the context checks are the package's one
+    (`internal/conditioning.check_context`), plus finiteness.
     """
 
     _owner = "AmortizedBijector"
@@ -125,36 +132,24 @@ class AmortizedBijector(FusedBijector):
             else checks.check_positive_int(context_size, "context_size", owner)
         )
         self._weight_dtype = checks.check_dtype_arg(dtype, owner)
-        self._context = self._check_context(context)
+        self._init_context(
+            None if self._context_size is None else (self._context_size,)
+        )
+        if context is not None:
+            if self._context_size is None:
+                check_no_context(context, owner)
+            context = check_context(
+                context, self._context_shape or (), self._weight_dtype, owner
+            )
+            self._context = check_finite_context(context, owner)
 
-    def _check_context(self, context):
-        owner = self._owner
-        if context is None:
-            return None
-        if self._context_size is None:
-            shape = checks.shape_str(tf.convert_to_tensor(context).shape)
-            raise ValueError(
-                f"{owner}: argument `context` was given (shape {shape}), but this "
-                "bijector is not amortized (context_size=None)."
-            )
-        context = tf.convert_to_tensor(context, dtype_hint=self._weight_dtype)
-        checks.check_float_dtype(context, "context", owner, dtype=self._weight_dtype)
-        c = self._context_size
-        if context.shape.rank is not None and (
-            context.shape.rank == 0 or context.shape[-1] not in (None, c)
-        ):
-            raise ValueError(
-                f"{owner}: argument `context` must have shape [..., {c}] "
-                f"(context_size={c}); got shape {checks.shape_str(context.shape)}."
-            )
-        if tf.executing_eagerly() and not bool(
-            tf.reduce_all(tf.math.is_finite(context))
-        ):
-            raise ValueError(
-                f"{owner}: argument `context` (shape "
-                f"{checks.shape_str(context.shape)}) contains NaN or Inf."
-            )
-        return context
+    def _context_dtype(self) -> tf.DType:
+        return self._weight_dtype
+
+    def _bind_parts(self, context):
+        # `with_context` has checked dtype and shape; a VI context (an
+        # encoder's output) is also checked for NaN/Inf when eager.
+        check_finite_context(context, self._owner)
 
     def _setup_parameters(self, specs, store=None):
         """Creates (or shares, with `store`) the Keras weights of `specs`."""
@@ -199,11 +194,6 @@ class AmortizedBijector(FusedBijector):
         return self._context_size
 
     @property
-    def context(self) -> tf.Tensor | None:
-        """The bound context (amortized bijectors only) or None."""
-        return self._context
-
-    @property
     def weight_store(self) -> WeightStore:
         """The Keras 3 layer that owns this bijector's weights."""
         return self._store
@@ -215,13 +205,7 @@ class AmortizedBijector(FusedBijector):
         if self._context_size is None:
             out = {k: tf.convert_to_tensor(weights[k]) for k in self._specs}
         else:
-            if self._context is None:
-                raise ValueError(
-                    f"{owner}: this bijector is amortized (context_size="
-                    f"{self._context_size}) but no `context` was bound; use "
-                    "`with_context(c)`."
-                )
-            c = self._context
+            c = self._require_context()
             flat = (
                 tf.linalg.matvec(weights["context_kernel"], c, transpose_a=True)
                 + weights["context_bias"]
@@ -249,22 +233,15 @@ class AmortizedBijector(FusedBijector):
     def _check_input(self, x, arg_name):
         checks.check_float_dtype(x, arg_name, self._owner, dtype=self._weight_dtype)
         checks.check_event(x, arg_name, self._owner, [self._event_size])
-        if self._context is not None and self._context.shape.rank not in (None, 1):
-            xs, cs = x.shape, self._context.shape
-            if xs.rank is not None:
-                xb, cb = xs.as_list()[:-1], cs.as_list()[:-1]
-                ok = len(cb) <= len(xb) and all(
-                    a is None or b is None or a == b or b == 1
-                    for a, b in zip(xb[len(xb) - len(cb) :], cb, strict=True)
-                )
-                if not ok:
-                    raise ValueError(
-                        f"{self._owner}: argument `{arg_name}` has batch shape "
-                        f"{checks.shape_str(xb)}, which does not match the bound "
-                        f"context's batch shape {checks.shape_str(cb)} (context "
-                        f"shape {checks.shape_str(cs)}); the context's batch "
-                        "shape must be a suffix of the input's."
-                    )
+        if self._context is not None and x.shape.rank is not None:
+            check_context(
+                self._context,
+                self._context_shape or (),
+                self._weight_dtype,
+                self._owner,
+                batch_shape=x.shape[:-1],
+                values_name=arg_name,
+            )
         if self.validate_args:
             message = (
                 f"{self._owner}: argument `{arg_name}` (shape "

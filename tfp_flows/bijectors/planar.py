@@ -56,8 +56,8 @@ class PlanarFlow(AmortizedBijector):
       context: a context `[C]` or `[..., C]` to bind (amortized only).
       init_scale: std of the normal initial `u` and `w` (b starts at 0).
       seed: integer seed of the initial weights.
-      weight_store: share the weights of another `PlanarFlow` (internal to
-        `with_context`; pass None).
+      weight_store: share the weights (the `weight_store`) of another
+        `PlanarFlow` of the same sizes; None creates new weights.
       dtype: weight dtype.
       validate_args: check inputs and parameters for NaN/Inf.
       name: bijector name.
@@ -144,22 +144,6 @@ class PlanarFlow(AmortizedBijector):
     def activation(self) -> str:
         """`'tanh'` or `'leaky_relu'`."""
         return self._activation
-
-    def with_context(self, context: TensorLike | None) -> PlanarFlow:
-        """The same bijector (same weights) bound to `context` `[C]` or `[..., C]`."""
-        return PlanarFlow(
-            self._event_size,
-            activation=self._activation,
-            negative_slope=self._negative_slope,
-            context_size=self._context_size,
-            context=context,
-            init_scale=self._init_scale,
-            seed=self._seed,
-            weight_store=self._store,
-            dtype=self._weight_dtype,
-            validate_args=self.validate_args,
-            name=self.name,
-        )
 
     # -- math ----------------------------------------------------------------
     def _h(self, a):

@@ -48,8 +48,8 @@ class RadialFlow(AmortizedBijector):
       context: a context `[C]` or `[..., C]` to bind (amortized only).
       init_scale: std of the normal initial `x0`.
       seed: integer seed of the initial weights.
-      weight_store: share another `RadialFlow`'s weights (used by
-        `with_context`; pass None).
+      weight_store: share another `RadialFlow`'s weights (its
+        `weight_store`); None creates new weights.
       dtype: weight dtype.
       validate_args: check inputs and parameters for NaN/Inf.
       name: bijector name.
@@ -111,20 +111,6 @@ class RadialFlow(AmortizedBijector):
                 "beta_raw": ([], np.full([], _SOFTPLUS_INV_1)),
             },
             store=weight_store,
-        )
-
-    def with_context(self, context: TensorLike | None) -> RadialFlow:
-        """The same bijector (same weights) bound to `context` `[C]` or `[..., C]`."""
-        return RadialFlow(
-            self._event_size,
-            context_size=self._context_size,
-            context=context,
-            init_scale=self._init_scale,
-            seed=self._seed,
-            weight_store=self._store,
-            dtype=self._weight_dtype,
-            validate_args=self.validate_args,
-            name=self.name,
         )
 
     def constrained_parameters(self) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:

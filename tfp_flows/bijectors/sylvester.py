@@ -53,8 +53,8 @@ class SylvesterFlow(AmortizedBijector):
       context: a context `[C]` or `[..., C]` to bind (amortized only).
       init_scale: std of the normal initial triangular entries.
       seed: integer seed of the initial weights.
-      weight_store: share another `SylvesterFlow`'s weights (used by
-        `with_context`; pass None).
+      weight_store: share another `SylvesterFlow`'s weights (its
+        `weight_store`); None creates new weights.
       dtype: weight dtype.
       validate_args: check inputs and parameters for NaN/Inf.
       name: bijector name.
@@ -136,21 +136,6 @@ class SylvesterFlow(AmortizedBijector):
     def num_householder(self) -> int:
         """K, the number of Householder reflections in Q."""
         return self._num_householder
-
-    def with_context(self, context: TensorLike | None) -> SylvesterFlow:
-        """The same bijector (same weights) bound to `context` `[C]` or `[..., C]`."""
-        return SylvesterFlow(
-            self._event_size,
-            num_householder=self._num_householder,
-            context_size=self._context_size,
-            context=context,
-            init_scale=self._init_scale,
-            seed=self._seed,
-            weight_store=self._store,
-            dtype=self._weight_dtype,
-            validate_args=self.validate_args,
-            name=self.name,
-        )
 
     # -- parameters ----------------------------------------------------------
     def _triangular(self, upper, diag):

@@ -42,6 +42,7 @@ from tensorflow_probability import distributions as tfd
 from tfp_flows.distributions.pixel_rnn_sampling import autoregressive_loop
 from tfp_flows.internal import checks
 from tfp_flows.internal.checks import shape_str
+from tfp_flows.internal.conditioning import check_context
 from tfp_flows.internal.keras import keras
 from tfp_flows.internal.keras import tf_variables_of
 from tfp_flows.internal.specs import register_builder
@@ -228,26 +229,20 @@ class AutoregressiveImageDistribution(tfd.Distribution):
 
     @staticmethod
     def _check_context_any_batch(network, context, owner):
-        """`context` as a float tensor `[..., C]` (ValueError otherwise)."""
-        context = tf.convert_to_tensor(context)
-        dtype = tf.as_dtype(context.dtype)
-        if dtype.is_bool or not (dtype.is_floating or dtype.is_integer):
-            raise ValueError(
-                f"{owner}: argument `context` must be a real tensor (float, or "
-                "integer such as a one-hot label `tf.one_hot(labels, "
-                f"{network.context_size})`); got dtype {dtype.name}."
-            )
-        context = network.cast_context(context)
-        size = network.context_size
-        shape = context.shape
-        if shape.rank is not None and (
-            shape.rank == 0 or shape[-1] not in (None, size)
-        ):
-            raise ValueError(
-                f"{owner}: argument `context` must have shape [..., {size}] "
-                f"(context_size={size}); got shape {shape_str(shape)}."
-            )
-        return context
+        """`context` as a float tensor `[..., C]` (ValueError otherwise).
+
+        Any real dtype is accepted (an integer one-hot label too) and cast to
+        the network's compute dtype: the package's one context check,
+        `internal/conditioning.check_context`.
+        """
+        return check_context(
+            context,
+            [network.context_size],
+            network.compute_dtype,
+            owner,
+            cast=True,
+            noun="distribution",
+        )
 
     def _resolve_context(self, context, owner):
         """The context to use: the bound one or `context` (checked)."""
@@ -442,15 +437,18 @@ class AutoregressiveImageDistribution(tfd.Distribution):
         context = self._resolve_context(context, owner)
         if context is None:
             return None
-        size = self._network.context_size
+        context = check_context(
+            context,
+            [self._network.context_size],
+            context.dtype,
+            owner,
+            per_row=True,
+            rows=rows,
+            unbatched_ok=True,
+            values_name="images",
+        )
         if context.shape.rank == 1:
             return tf.tile(context[None], [rows, 1])
-        if context.shape.rank != 2 or context.shape[0] not in (None, rows):
-            raise ValueError(
-                f"{owner}: argument `context` must have shape [{size}] or "
-                f"[{rows}, {size}] (one per image); got shape "
-                f"{shape_str(context.shape)}."
-            )
         return context
 
     def complete(

@@ -36,6 +36,8 @@ from tensorflow_probability import distributions as tfd
 from tfp_flows.distributions.wavenet_sampling import generation_loop
 from tfp_flows.internal import checks
 from tfp_flows.internal.checks import shape_str
+from tfp_flows.internal.conditioning import check_context
+from tfp_flows.internal.conditioning import check_no_context
 from tfp_flows.internal.keras import tf_variables_of
 from tfp_flows.internal.specs import register_builder
 from tfp_flows.internal.types import Seed
@@ -193,8 +195,7 @@ class WaveNetDistribution(tfd.Distribution):
         bound_context = None
         bound_local = None
         if context is not None:
-            bound_context = self._cast(context)
-            self._check_context(bound_context, _OWNER)
+            bound_context = self._check_context(context, _OWNER)
         if local_context is not None:
             bound_local = self._cast(local_context)
             self._check_local(bound_local, length, _OWNER)
@@ -272,8 +273,30 @@ class WaveNetDistribution(tfd.Distribution):
         return tf.cast(tf.convert_to_tensor(value), self._network.compute_dtype)
 
     def _check_context(self, context, owner):
+        """The global condition `[..., G]`, cast to the compute dtype (or None).
+
+        The package's one context check (`internal/conditioning`): any real
+        dtype (an integer one-hot label too) is cast; None for a network
+        without a global condition.
+        """
         net = self._network
-        net.check_conditions(context, _dummy_local(net), owner=owner)
+        if net.context_size is None:
+            check_no_context(
+                context,
+                owner,
+                noun="WaveNet",
+                detail="has no global condition (context_size=None)",
+                hint="Build it with `context_size=G`.",
+            )
+            return None
+        return check_context(
+            context,
+            [net.context_size],
+            net.compute_dtype,
+            owner,
+            cast=True,
+            noun="WaveNet",
+        )
 
     def _check_local(self, local, length, owner):
         net = self._network
@@ -317,7 +340,8 @@ class WaveNetDistribution(tfd.Distribution):
                     "local_channels=None); build it with `context_size=G` or "
                     "`local_channels=Cl, local_upsample_factor=r`."
                 )
-            net.check_conditions(None, None, owner=owner)
+            self._check_context(None, owner)  # raises if a global one is needed
+            net.check_conditions(_dummy_context(net), None, owner=owner)
         dist = WaveNetDistribution(
             self._network,
             length=self._length,
@@ -344,9 +368,10 @@ class WaveNetDistribution(tfd.Distribution):
                 "distribution already has a bound local context; pass one or "
                 "the other."
             )
-        h = self._context if context is None else self._cast(context)
+        h = self._check_context(self._context if context is None else context, owner)
         y = self._local_context if local_context is None else self._cast(local_context)
-        self._network.check_conditions(h, y, length, owner=owner)
+        net = self._network
+        net.check_conditions(_dummy_context(net), y, length, owner=owner)
         return h, y
 
     # -- shapes ---------------------------------------------------------
@@ -674,13 +699,6 @@ def _dummy_context(net):
     if net.context_size is None:
         return None
     return tf.zeros([1, net.context_size])
-
-
-def _dummy_local(net):
-    """A placeholder local condition, to check only the global one."""
-    if net.local_channels is None:
-        return None
-    return tf.zeros([1, 1, net.local_channels])
 
 
 class _CompiledLoops:

@@ -26,6 +26,7 @@ from tfp_flows.bijectors.radial import RadialFlow
 from tfp_flows.bijectors.sylvester import SylvesterFlow
 from tfp_flows.flows._base import base_distribution_or_default
 from tfp_flows.flows._base import chain_flow
+from tfp_flows.flows.conditional import ConditionalFlow
 from tfp_flows.internal import checks
 from tfp_flows.internal.checks import check_positive_int
 from tfp_flows.internal.checks import shape_str
@@ -55,19 +56,34 @@ __all__ = [
 
 
 # -- flows -------------------------------------------------------------------
-def _stack(cls, kind, event_size, num_layers, base_distribution, seed, dtype, kwargs):
+def _stack(
+    cls, kind, event_size, num_layers, base_distribution, seed, dtype, kwargs, context
+):
     d = check_positive_int(event_size, "event_size", kind)
     k = check_positive_int(num_layers, "num_layers", kind)
     seed = checks.check_seed(seed, kind)
     dtype = checks.check_dtype_arg(dtype, kind)
+    if context is not None:
+        context = check_positive_int(context, "context_size", kind)
     base_distribution, _ = base_distribution_or_default(
         base_distribution, [d], dtype, kind
     )
     steps = [
-        cls(d, seed=seed * 1000 + i, dtype=dtype, name=f"{kind}_{i}", **kwargs)
+        cls(
+            d,
+            context_size=context,
+            seed=seed * 1000 + i,
+            dtype=dtype,
+            name=f"{kind}_{i}",
+            **kwargs,
+        )
         for i in range(k)
     ]
-    return chain_flow(base_distribution, steps, owner=kind, name=kind)
+    if context is None:
+        return chain_flow(base_distribution, steps, owner=kind, name=kind)
+    return ConditionalFlow(
+        base_distribution, steps, context_size=context, name=kind, owner=kind
+    )
 
 
 @register_builder("planar_flow")
@@ -76,11 +92,29 @@ def planar_flow(
     *,
     num_layers: int = 8,
     activation: str = "tanh",
+    context_size: int | None = None,
     base_distribution: tfd.Distribution | None = None,
     seed: int = 0,
     dtype: DTypeLike = tf.float32,
-) -> tfd.TransformedDistribution:
+) -> tfd.TransformedDistribution | ConditionalFlow:
     """`num_layers` `PlanarFlow` steps on a standard normal (or given) base.
+
+    Args:
+      event_size: D.
+      num_layers: K.
+      activation: the planar flow's nonlinearity (see `PlanarFlow`).
+      context_size: C for an amortized flow `q(z | c)` (Rezende & Mohamed
+        2015, section 4.2): every step's parameters are a linear map of a
+        context vector `[..., C]` (an encoder's output; see the bijector's
+        `context_size`), and the builder returns a `ConditionalFlow` whose
+        `condition(c)` is an ordinary flow. None: free weights.
+      base_distribution: the base (event `[D]`); default `N(0, I)`.
+      seed: seed of the initial weights.
+      dtype: weight dtype.
+
+    Returns:
+      A `tfd.TransformedDistribution` over `[D]` (a `ConditionalFlow` with
+      `context_size`).
 
     #### Examples
 
@@ -98,6 +132,7 @@ def planar_flow(
         seed,
         dtype,
         {"activation": activation},
+        context_size,
     )
 
 
@@ -106,11 +141,28 @@ def radial_flow(
     event_size: int,
     *,
     num_layers: int = 8,
+    context_size: int | None = None,
     base_distribution: tfd.Distribution | None = None,
     seed: int = 0,
     dtype: DTypeLike = tf.float32,
-) -> tfd.TransformedDistribution:
+) -> tfd.TransformedDistribution | ConditionalFlow:
     """`num_layers` `RadialFlow` steps on a standard normal (or given) base.
+
+    Args:
+      event_size: D.
+      num_layers: K.
+      context_size: C for an amortized flow `q(z | c)` (Rezende & Mohamed
+        2015, section 4.2): every step's parameters are a linear map of a
+        context vector `[..., C]` (an encoder's output; see the bijector's
+        `context_size`), and the builder returns a `ConditionalFlow` whose
+        `condition(c)` is an ordinary flow. None: free weights.
+      base_distribution: the base (event `[D]`); default `N(0, I)`.
+      seed: seed of the initial weights.
+      dtype: weight dtype.
+
+    Returns:
+      A `tfd.TransformedDistribution` over `[D]` (a `ConditionalFlow` with
+      `context_size`).
 
     #### Examples
 
@@ -126,6 +178,7 @@ def radial_flow(
         seed,
         dtype,
         {},
+        context_size,
     )
 
 
@@ -135,11 +188,29 @@ def sylvester_flow(
     *,
     num_layers: int = 4,
     num_householder: int | None = None,
+    context_size: int | None = None,
     base_distribution: tfd.Distribution | None = None,
     seed: int = 0,
     dtype: DTypeLike = tf.float32,
-) -> tfd.TransformedDistribution:
+) -> tfd.TransformedDistribution | ConditionalFlow:
     """`num_layers` Householder `SylvesterFlow` steps on a standard normal base.
+
+    Args:
+      event_size: D.
+      num_layers: K.
+      num_householder: reflections per step (see `SylvesterFlow`).
+      context_size: C for an amortized flow `q(z | c)` (Rezende & Mohamed
+        2015, section 4.2): every step's parameters are a linear map of a
+        context vector `[..., C]` (an encoder's output; see the bijector's
+        `context_size`), and the builder returns a `ConditionalFlow` whose
+        `condition(c)` is an ordinary flow. None: free weights.
+      base_distribution: the base (event `[D]`); default `N(0, I)`.
+      seed: seed of the initial weights.
+      dtype: weight dtype.
+
+    Returns:
+      A `tfd.TransformedDistribution` over `[D]` (a `ConditionalFlow` with
+      `context_size`).
 
     #### Examples
 
@@ -155,6 +226,7 @@ def sylvester_flow(
         seed,
         dtype,
         {"num_householder": num_householder},
+        context_size,
     )
 
 
@@ -188,6 +260,14 @@ def householder_flow(
     the `Householder` bijector between other flow layers, or use it as the
     paper does, as a VAE posterior (`tfp_flows.vae.make_posterior(
     'householder', ...)`, Tomczak & Welling 2016).
+
+    No `context_size`: in the paper the reflection vectors are amortized,
+    computed from the encoder's last hidden layer, and that conditional form
+    is `tfp_flows.vae.HouseholderPosterior` (the encoder's output is its
+    context). As a density builder, conditioning only the reflections would
+    still give a base-invariant flow on the default base; condition the
+    affine part instead with `flows.maf(..., context_size=C)` or
+    `flows.coupling_flow(..., context_size=C)`.
 
     Args:
       event_size: D.

@@ -45,11 +45,7 @@ def context_dtype(flow: Any) -> tf.DType:
 
 def check_flow(flow: Any, owner: str) -> Any:
     """`flow`; TypeError unless it is a distribution or a conditional family."""
-    if not (
-        isinstance(flow, tfd.Distribution)
-        or isinstance(flow, ConditionalFamily)
-        or is_conditional_family(flow)
-    ):
+    if not isinstance(flow, (tfd.Distribution, ConditionalFamily)):
         raise TypeError(
             f"{owner}: argument `flow` must be a tfp distribution (e.g. made by "
             "`tfp_flows.flows.glow`, `maf`, ...) or a conditional flow; got "

@@ -62,11 +62,13 @@ import numpy as np
 import tensorflow as tf
 
 from tfp_flows.internal.checks import check_positive_int
+from tfp_flows.internal.conditioning import check_context
+from tfp_flows.internal.conditioning import check_context_size
+from tfp_flows.internal.conditioning import check_network_context
 from tfp_flows.internal.keras import keras
 from tfp_flows.internal.types import TensorLike
 from tfp_flows.nn.masked_conv import MaskedConv2D
 from tfp_flows.nn.masked_conv import channel_groups
-from tfp_flows.nn.pixel_rnn import _check_layer_context
 
 __all__ = ["GatedPixelCNN"]
 
@@ -197,11 +199,7 @@ class GatedPixelCNN(keras.layers.Layer):
         self.input_kernel_size = _check_odd(input_kernel_size, "input_kernel_size")
         self.output_units = check_positive_int(output_units, "output_units", owner)
         channel_groups(self.output_units, channels, "output_units", owner)
-        self.context_size = (
-            None
-            if context_size is None
-            else check_positive_int(context_size, "context_size", owner)
-        )
+        self.context_size = check_context_size(context_size, owner)
         if seed is not None and (
             isinstance(seed, bool)
             or not isinstance(seed, (int, np.integer))
@@ -404,7 +402,9 @@ class GatedPixelCNN(keras.layers.Layer):
         owner: str = "GatedPixelCNN",
     ) -> None:
         """ValueError unless `context` is None (unconditional) / `[batch, C]`."""
-        _check_layer_context(self, context, owner, batch)
+        check_network_context(
+            context, self.context_size, self.compute_dtype, owner, rows=batch
+        )
 
     def cast_context(
         self, context: TensorLike | None, owner: str = "GatedPixelCNN"
@@ -413,19 +413,13 @@ class GatedPixelCNN(keras.layers.Layer):
 
         Raises:
           ValueError: `context` is not of a real (float or integer) dtype,
-            e.g. a string or bool tensor.
+            e.g. a string or bool tensor, or not `[..., context_size]`.
         """
         if context is None:
             return None
-        tensor = tf.convert_to_tensor(context)
-        dtype = tf.as_dtype(tensor.dtype)
-        if not (dtype.is_floating or dtype.is_integer) or dtype.is_bool:
-            raise ValueError(
-                f"{owner}: argument `context` must be a real tensor (float, or "
-                f"integer such as a one-hot label `tf.one_hot(labels, "
-                f"{self.context_size})`); got dtype {dtype.name}."
-            )
-        return tf.cast(tensor, self.compute_dtype)
+        return check_context(
+            context, [self.context_size], self.compute_dtype, owner, cast=True
+        )
 
     def call(self, images: TensorLike, context: TensorLike | None = None) -> tf.Tensor:
         """Runs the network (`context [B, context_size]` when conditional)."""

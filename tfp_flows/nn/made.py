@@ -34,6 +34,8 @@ from tfp_flows.internal.checks import check_int_sequence
 from tfp_flows.internal.checks import check_positive_int
 from tfp_flows.internal.checks import check_seed
 from tfp_flows.internal.checks import shape_str
+from tfp_flows.internal.conditioning import check_context
+from tfp_flows.internal.conditioning import check_no_context
 from tfp_flows.internal.keras import keras
 from tfp_flows.internal.types import ActivationLike
 from tfp_flows.internal.types import InitializerLike
@@ -595,29 +597,20 @@ class MADE(keras.layers.Layer):
                 f"(event_size={d}); got shape {shape_str(x.shape)}."
             )
         if self.context_size is None:
-            if context is not None:
-                raise ValueError(
-                    "MADE: argument `context` was given, but this MADE is "
-                    "unconditional (context_size=None); got context of shape "
-                    f"{shape_str(tf.convert_to_tensor(context).shape)}."
-                )
-            return None
-        if context is None:
-            raise ValueError(
-                f"MADE: argument `context` is required (context_size="
-                f"{self.context_size}, expected shape [..., {self.context_size}]); "
-                "got None."
+            check_no_context(
+                context,
+                "MADE",
+                noun="MADE",
+                detail="is unconditional (context_size=None)",
+                hint="Build it with `context_size=C` to condition it.",
             )
-        context = tf.convert_to_tensor(context, dtype_hint=x.dtype)
-        check_float_dtype(context, "context", "MADE", dtype=self.variable_dtype)
+            return None
+        context = check_context(
+            context, (self.context_size,), self.variable_dtype, "MADE", noun="MADE"
+        )
         c = self.context_size
         cs, xs = context.shape, x.shape
         if cs.rank is not None:
-            if cs.rank == 0 or cs[-1] not in (None, c):
-                raise ValueError(
-                    f"MADE: argument `context` must have shape [..., {c}] "
-                    f"(context_size={c}); got shape {shape_str(cs)}."
-                )
             if cs.rank > 1 and xs.rank is not None:
                 # The context's batch shape must broadcast to the inputs'
                 # (numpy rules, right-aligned), never enlarge it.

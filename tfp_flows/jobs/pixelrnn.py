@@ -72,7 +72,10 @@ def run(opts: JobOptions) -> dict[str, Any]:
         f"batch {batch}",
         flush=True,
     )
-    # XLA cannot compile the gradient of the scans with a dynamic batch size.
+    # XLA: the recurrences compile with any batch size (the last batch is
+    # smaller), and the training step at the default size is about 1.3x
+    # (Row LSTM) to 1.9x (Diagonal BiLSTM) faster than without, for about 10 s
+    # more compiling per batch size (2026-12-02, 2-core CPU).
     result = fit(
         model,
         train,
@@ -80,7 +83,7 @@ def run(opts: JobOptions) -> dict[str, Any]:
         epochs=epochs,
         learning_rate=opts.lr or 2e-3,
         validation=validation,
-        jit_compile=False,
+        jit_compile=True,
         derived=("bits_per_dim", lambda loss: loss / (d * math.log(2.0))),
     )
     test = data.test.astype(np.int32)

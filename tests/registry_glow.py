@@ -93,6 +93,28 @@ ENTRIES = [
         IMG,
         num_weights=2 + 2 + 7,
     ),
+    # One stacked weight per GlowStep weight (K = 2 steps on a leading axis).
+    Entry(
+        "glow_steps",
+        lambda d: fb.GlowSteps(2, 2, hidden_units=4, seed=0, dtype=d),
+        IMG,
+        num_weights=2 + 2 + 7,
+    ),
+    Entry(
+        "glow_steps_plain_additive_not_reversible",
+        lambda d: fb.GlowSteps(
+            2,
+            2,
+            hidden_units=4,
+            lu_decomposition=False,
+            additive=True,
+            reversible=False,
+            seed=0,
+            dtype=d,
+        ),
+        IMG,
+        num_weights=2 + 1 + 7,
+    ),
     # 2 levels x 1 step x 11 weights + split prior (3) + learned top (2).
     Entry("glow", _multi_scale(flows.glow, num_steps=1), IMG, num_weights=27),
     # level 0: 1 checkerboard + 1 channel coupling, each with ActNorm (2 x 9);

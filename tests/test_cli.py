@@ -108,6 +108,9 @@ def test_train_options_are_parsed():
     assert (opts.levels, opts.steps, opts.width) == (3, 2, 16)
     assert opts.validation_split == 0.2 and opts.patience == 4 and opts.seed == 7
     assert opts.conditional and opts.verbose and not opts.tensorboard
+    assert opts.dtype_policy is None
+    mixed = cli.parse_args(["--dtype-policy", "mixed_bfloat16"])
+    assert mixed.dtype_policy == "mixed_bfloat16"
     maf = cli.parse_args("--model maf --layers 3 --hidden 32,16".split())
     assert maf.layers == 3 and maf.hidden == (32, 16)
     assert cli.parse_args(["--image-size", "32"]).image_size == (32, 32)
@@ -131,6 +134,11 @@ def test_sample_and_eval_options_are_parsed(default_run):
         (["--n-bits", "5"], "--n-bits reduces 8-bit images; the digits have 17"),
         (["--model", "maf", "--levels", "2"], "--levels applies to --model glow"),
         (["--model", "glow", "--hidden", "8"], "--hidden applies to --model maf"),
+        (
+            ["--model", "maf", "--dtype-policy", "mixed_float16"],
+            "--dtype-policy applies to --model glow",
+        ),
+        (["--dtype-policy", "bfloat16"], "invalid choice: 'bfloat16'"),
         (["--validation-split", "0.95"], "--validation-split: must be in [0, 0.9)"),
         (["--patience", "2", "--validation-split", "0"], "--patience needs"),
         (["--data", "no_such_set"], "--data 'no_such_set': no such data set name"),

@@ -62,6 +62,7 @@ _SIZE_OPTIONS = {
     "n_bits": ("glow", "realnvp", "maf", "iaf"),
     "image_size": ("glow", "realnvp", "maf", "iaf", "pixelrnn"),
     "conditional": ("glow", "realnvp"),
+    "dtype_policy": ("glow", "realnvp"),
 }
 _DATA_NAMES = ("digits", "rgb_patches")
 _TABLE_SUFFIXES = (".csv",)
@@ -226,6 +227,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="glow/realnvp conditioned on the data's class labels",
     )
+    t.add_argument(
+        "--dtype-policy",
+        choices=("mixed_bfloat16", "mixed_float16"),
+        help="glow/realnvp coupling networks in 16 bits over float32 weights "
+        "(mixed_bfloat16 on CPUs with AVX512-BF16, mixed_float16 on GPUs)",
+    )
     t.add_argument("--seed", type=_seed, default=0)
     t.add_argument("--output-dir", default="tfp_flows_out")
     t.add_argument(
@@ -361,6 +368,7 @@ def _train_options(
         patience=a.patience,
         tensorboard=a.tensorboard,
         conditional=a.conditional,
+        dtype_policy=a.dtype_policy,
         resume=a.resume,
         verbose=a.verbose,
     )

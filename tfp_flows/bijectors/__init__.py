@@ -11,6 +11,7 @@ from tfp_flows.bijectors.base import ContextBijector
 from tfp_flows.bijectors.base import FusedBijector
 from tfp_flows.bijectors.ffjord import FFJORD
 from tfp_flows.bijectors.glow_step import GlowStep
+from tfp_flows.bijectors.glow_steps import GlowSteps
 from tfp_flows.bijectors.householder import Householder
 from tfp_flows.bijectors.invertible_1x1_conv import Invertible1x1Conv
 from tfp_flows.bijectors.maf import IAF
@@ -31,6 +32,7 @@ __all__ = [
     "FFJORD",
     "FusedBijector",
     "GlowStep",
+    "GlowSteps",
     "Householder",
     "IAF",
     "Invertible1x1Conv",

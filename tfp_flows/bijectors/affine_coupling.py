@@ -14,6 +14,7 @@ from tfp_flows.internal.conditioning import context_features
 from tfp_flows.internal.keras import keras
 from tfp_flows.internal.types import DTypeLike
 from tfp_flows.nn.coupling_nets import apply_coupling_net
+from tfp_flows.nn.coupling_nets import check_network_policy
 from tfp_flows.nn.coupling_nets import conv_coupling_net
 from tfp_flows.nn.coupling_nets import dense_coupling_net
 from tfp_flows.nn.coupling_nets import is_default_coupling_net
@@ -115,6 +116,7 @@ class AffineCoupling(ContextBijector):
         context_shape: Sequence[int] | None = None,
         seed: int | None = None,
         dtype: DTypeLike = tf.float32,
+        dtype_policy: str | None = None,
         validate_args: bool = False,
         name: str | None = None,
     ):
@@ -132,6 +134,13 @@ class AffineCoupling(ContextBijector):
             or (images only) `(H', W', C_c)` for an image context.
           seed: seed of the default network's initializers.
           dtype: dtype of the weights and accepted inputs.
+          dtype_policy: None, or `'mixed_bfloat16'` / `'mixed_float16'`: the
+            default network computes in 16 bits over float32 weights (Keras
+            mixed precision); its output is cast back to float32 before the
+            shift, scale and log-det, so the round trip stays exact (both
+            directions run the same network on the same kept half). Needs
+            `dtype=float32` and no `network` (give a user network its own
+            policy instead).
           validate_args: unused beyond TFP's own checks.
           name: name.
 
@@ -163,6 +172,13 @@ class AffineCoupling(ContextBijector):
         hidden_units = checks.check_positive_int(hidden_units, "hidden_units", owner)
         seed = checks.check_seed(seed, owner, allow_none=True)
         dtype = checks.check_dtype_arg(dtype, owner)
+        net_dtype = check_network_policy(dtype_policy, dtype, owner)
+        if dtype_policy is not None and network is not None:
+            raise ValueError(
+                f"{owner}: argument `dtype_policy` ({dtype_policy!r}) applies to "
+                "the default network only; build the `network` you pass with "
+                "its own Keras dtype policy instead."
+            )
         mask = "channel" if mask == "half" else mask
         if mask == "channel" and c < 2:
             raise ValueError(
@@ -179,6 +195,7 @@ class AffineCoupling(ContextBijector):
             self._additive = bool(additive)
             self._event_ndims = event_ndims
             self._dtype_weights = tf.as_dtype(dtype)
+            self._dtype_policy = None if dtype_policy is None else net_dtype
             super().__init__(
                 forward_min_event_ndims=event_ndims,
                 validate_args=validate_args,
@@ -209,7 +226,7 @@ class AffineCoupling(ContextBijector):
                 self._c_a + ctx_c,
                 out,
                 hidden_units,
-                dtype=self._dtype_weights.name,
+                dtype=net_dtype,
                 seed=seed,
                 name=net_name,
             )
@@ -308,6 +325,11 @@ class AffineCoupling(ContextBijector):
     def mask(self) -> str:
         """`'channel'` or `'checkerboard'`."""
         return self._mask
+
+    @property
+    def dtype_policy(self) -> str | None:
+        """The default network's mixed-precision policy name, or None."""
+        return self._dtype_policy
 
     @property
     def additive(self) -> bool:

@@ -52,6 +52,7 @@ class GlowStep(ContextBijector):
         context_shape: Sequence[int] | None = None,
         seed: int | None = None,
         dtype: DTypeLike = tf.float32,
+        dtype_policy: str | None = None,
         validate_args: bool = False,
         name: str | None = None,
     ):
@@ -68,6 +69,9 @@ class GlowStep(ContextBijector):
           context_shape: the coupling's context shape (None: unconditional).
           seed: integer seed for the 1x1 conv and coupling initializers.
           dtype: weight dtype.
+          dtype_policy: the coupling network's mixed-precision policy (None,
+            `'mixed_bfloat16'` or `'mixed_float16'`; see `AffineCoupling`);
+            ActNorm and the 1x1 convolution stay in `dtype`.
           validate_args: passed to the parts.
           name: name.
         """
@@ -98,6 +102,7 @@ class GlowStep(ContextBijector):
                 context_shape=context_shape,
                 seed=None if seed is None else seed + 1,
                 dtype=dtype,
+                dtype_policy=dtype_policy,
                 validate_args=validate_args,
                 name=base + "_coupling",
             )

@@ -66,7 +66,7 @@ def build_flow(
 
 
 def _config(opts: JobOptions, data: ImageSplits) -> dict[str, Any]:
-    config = dict((FAST if opts.fast else DEFAULTS)[opts.model])
+    config: dict[str, Any] = dict((FAST if opts.fast else DEFAULTS)[opts.model])
     if opts.levels is not None:
         config["num_levels"] = opts.levels
     if opts.steps is not None:
@@ -75,6 +75,8 @@ def _config(opts: JobOptions, data: ImageSplits) -> dict[str, Any]:
         config["hidden_units"] = opts.width
     if opts.conditional:
         config["context_size"] = data.num_classes
+    if opts.dtype_policy is not None:
+        config["dtype_policy"] = opts.dtype_policy
     return config
 
 
@@ -144,6 +146,9 @@ def run(opts: JobOptions) -> dict[str, Any]:
         learning_rate=opts.lr or 1e-3,
         validation=validation,
         derived=("bits_per_dim", data.bpd_of_loss),
+        # bfloat16 convolutions are fast in TensorFlow's oneDNN kernels, not
+        # in XLA's (docs/benchmarks.md, "Mixed precision").
+        jit_compile=opts.dtype_policy is None,
         callbacks=[ActNormInitializer(init)],
         sample_images=grid_for_tensorboard,
     )
@@ -214,6 +219,7 @@ def run(opts: JobOptions) -> dict[str, Any]:
         "stopped_early": result.stopped_early,
         "parameters": n_params,
         "train_seconds": result.seconds,
+        "first_step_seconds": result.first_step_seconds,
         "finite_samples": bool(np.all(np.isfinite(grid))),
     }
     write_metrics(opts, metrics)

@@ -52,6 +52,10 @@ class JobOptions:
         (None: no early stopping).
       tensorboard: also write TensorBoard logs (with sample grids).
       conditional: class-conditional Glow/RealNVP on the data's labels.
+      dtype_policy: None, or `'mixed_bfloat16'` / `'mixed_float16'`: Glow's
+        and RealNVP's coupling networks in 16 bits over float32 weights (the
+        train step then runs without XLA, whose CPU convolutions gain nothing
+        from bfloat16).
       resume: continue the interrupted run in `output_dir`.
       verbose: show TensorFlow's start-up log lines and tracebacks.
     """
@@ -76,6 +80,7 @@ class JobOptions:
     patience: int | None = None
     tensorboard: bool = False
     conditional: bool = False
+    dtype_policy: str | None = None
     resume: bool = False
     verbose: bool = False
 

@@ -69,6 +69,8 @@ class FitResult:
       epochs_run: epochs trained by this call.
       seconds: wall time of this call's `fit`.
       stopped_early: True if early stopping ended the run.
+      first_step_seconds: wall time from the start of training to the end of
+        the first step (tracing and compiling included); None if no step ran.
     """
 
     def __init__(self, history, epochs_run, seconds, stopped_early):
@@ -76,6 +78,7 @@ class FitResult:
         self.epochs_run = epochs_run
         self.seconds = seconds
         self.stopped_early = stopped_early
+        self.first_step_seconds: float | None = None
 
     @property
     def epochs(self) -> int:
@@ -168,6 +171,31 @@ class _TrimHistory(keras.callbacks.Callback):
         with open(partial, "w", newline="") as f:
             csv.writer(f).writerows(kept)
         _replace_durably(partial, self.path)
+
+
+class _FirstStep(keras.callbacks.Callback):
+    """Prints how long the first training step took (tracing and compiling).
+
+    At Glow's paper sizes this is the one long silence of a run; saying what
+    it was lets a user tell compile time from step time.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._start: float | None = None
+        self.seconds: float | None = None
+
+    def on_train_begin(self, logs=None):
+        self._start = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.seconds is None and self._start is not None:
+            self.seconds = time.perf_counter() - self._start
+            print(
+                f"tfp-flows: first training step took {self.seconds:.1f} s "
+                "(tracing and compiling included)",
+                flush=True,
+            )
 
 
 class _Progress(keras.callbacks.Callback):
@@ -276,6 +304,8 @@ def fit(
         _TrimHistory(history_path),
         *callbacks,
     ]
+    first_step = _FirstStep()
+    cbs.append(first_step)
     if derived is not None:
         cbs.append(_DerivedColumns(*derived))
     cbs.append(keras.callbacks.CSVLogger(str(history_path), append=True))
@@ -309,9 +339,11 @@ def fit(
     history = read_history(history_path)
     if not history:
         raise RuntimeError(f"training wrote no history to {history_path}")
-    return FitResult(
+    result = FitResult(
         history, len(keras_history.history.get("loss", [])), seconds, stopped
     )
+    result.first_step_seconds = first_step.seconds
+    return result
 
 
 # -- metadata beside the saved model --------------------------------------------

@@ -7,13 +7,45 @@ import tensorflow as tf
 from tfp_flows.internal.keras import keras
 
 __all__ = [
+    "MIXED_POLICIES",
     "ZeroInitConv2D",
     "ZeroInitDense",
     "apply_coupling_net",
+    "check_network_policy",
     "conv_coupling_net",
     "dense_coupling_net",
     "is_default_coupling_net",
 ]
+
+#: The Keras mixed-precision policies a coupling network may compute in
+#: (`dtype_policy=` of the couplings and builders): float32 weights, the
+#: network's convolutions / matmuls in bfloat16 or float16.
+MIXED_POLICIES = ("mixed_bfloat16", "mixed_float16")
+
+
+def check_network_policy(dtype_policy, dtype, owner):
+    """The coupling network's Keras dtype (policy) name, checked.
+
+    `dtype_policy=None` means the weight dtype itself (`dtype.name`). A mixed
+    policy needs float32 weights: the flow's log-dets, ActNorm statistics,
+    1x1 determinants and base density stay in float32 while only the network
+    computes in 16 bits.
+    """
+    if dtype_policy is None:
+        return tf.as_dtype(dtype).name
+    name = getattr(dtype_policy, "name", dtype_policy)
+    if name not in MIXED_POLICIES:
+        raise ValueError(
+            f"{owner}: argument `dtype_policy` must be None or one of "
+            f"{MIXED_POLICIES}; got {dtype_policy!r}."
+        )
+    if tf.as_dtype(dtype) != tf.float32:
+        raise ValueError(
+            f"{owner}: argument `dtype_policy`={name!r} computes the coupling "
+            f"networks in 16 bits over float32 weights, so `dtype` must be "
+            f"float32; got {tf.as_dtype(dtype).name}."
+        )
+    return name
 
 
 def _value(weight):
@@ -144,7 +176,8 @@ def conv_coupling_net(
     """Glow's coupling network `[N, H, W, in_channels] -> [N, H, W, out_channels]`.
 
     conv3x3(width) -> ReLU -> conv1x1(width) -> ReLU -> zero-initialized
-    conv3x3(out_channels).
+    conv3x3(out_channels). `dtype` is a Keras dtype or policy name (e.g.
+    `'mixed_bfloat16'`: float32 weights, bfloat16 compute and output).
 
     Returns:
       A built `keras.Sequential`.
@@ -205,7 +238,8 @@ def is_default_coupling_net(net: keras.layers.Layer | None) -> bool:
     """True for a network built by `conv_coupling_net` / `dense_coupling_net`.
 
     (A `keras.Sequential` of two ReLU Conv2D/Dense layers and a zero-initialized
-    last layer, without quantization, LoRA or a mixed-precision policy.)
+    last layer, without quantization or LoRA, all layers with one dtype
+    policy: plain, or float32 weights computing in bfloat16/float16.)
     """
     if not isinstance(net, keras.Sequential) or len(net.layers) != 3:
         return False
@@ -240,7 +274,14 @@ def is_default_coupling_net(net: keras.layers.Layer | None) -> bool:
             for layer in inner
         )
         and all(getattr(layer, "quantization_mode", None) is None for layer in layers)
-        and all(layer.compute_dtype == layer.variable_dtype for layer in layers)
+        and len({(layer.compute_dtype, layer.variable_dtype) for layer in layers}) == 1
+        and (
+            first.compute_dtype == first.variable_dtype
+            or (
+                first.variable_dtype == "float32"
+                and first.compute_dtype in ("bfloat16", "float16")
+            )
+        )
         and first.activation is keras.activations.relu
         and second.activation is keras.activations.relu
         and last.built
@@ -258,13 +299,18 @@ def apply_coupling_net(net, x, output_order=None):
     `h[..., 0::2]` slices, which XLA re-reads once per consumer). It also skips
     Keras' per-call Python overhead in eager mode. Gradients reach every weight.
 
+    Under a mixed policy (`dtype='mixed_bfloat16'`), the input and the
+    weights (the last kernel after folding, in float32) are cast to the
+    compute dtype, as Keras' autocasting does; the result is in the compute
+    dtype.
+
     Args:
       net: a network for which `is_default_coupling_net(net)` holds.
       x: `[N, H, W, C]` (conv net) or `[N, D]` (dense net), the weights' dtype.
       output_order: optional list of output-channel indices.
 
     Returns:
-      `net(x)[..., output_order]`.
+      `net(x)[..., output_order]`, in the network's compute dtype.
 
     #### Examples
 
@@ -280,12 +326,18 @@ def apply_coupling_net(net, x, output_order=None):
     """
     first, second, last = net.layers
     kernel, bias = last.folded_kernel_and_bias(output_order)
+    compute = tf.as_dtype(first.compute_dtype)
+
+    def value(weight):
+        return tf.cast(_value(weight), compute)
+
+    x, kernel, bias = tf.cast(x, compute), tf.cast(kernel, compute), value(bias)
     if isinstance(first, keras.layers.Dense):
-        h = tf.nn.relu(tf.matmul(x, _value(first.kernel)) + _value(first.bias))
-        h = tf.nn.relu(tf.matmul(h, _value(second.kernel)) + _value(second.bias))
+        h = tf.nn.relu(tf.matmul(x, value(first.kernel)) + value(first.bias))
+        h = tf.nn.relu(tf.matmul(h, value(second.kernel)) + value(second.bias))
         return tf.matmul(h, kernel) + bias
-    h = tf.nn.conv2d(x, _value(first.kernel), 1, "SAME")
-    h = tf.nn.relu(tf.nn.bias_add(h, _value(first.bias)))
-    h = tf.nn.conv2d(h, _value(second.kernel), 1, "SAME")
-    h = tf.nn.relu(tf.nn.bias_add(h, _value(second.bias)))
+    h = tf.nn.conv2d(x, value(first.kernel), 1, "SAME")
+    h = tf.nn.relu(tf.nn.bias_add(h, value(first.bias)))
+    h = tf.nn.conv2d(h, value(second.kernel), 1, "SAME")
+    h = tf.nn.relu(tf.nn.bias_add(h, value(second.bias)))
     return tf.nn.bias_add(tf.nn.conv2d(h, kernel, 1, "SAME"), bias)

@@ -174,7 +174,8 @@ def _is_ffjord(flow):
     return any(type(m).__name__ == "FFJORD" for m in flow.submodules)
 
 
-def fit_2d(flow, x_train, steps, batch, lr, seed=0, ffjord_jit=False):
+def fit_2d(flow, x_train, steps, batch, lr, seed=0, ffjord_jit=False, log_every=0):
+    """`steps` Adam steps; with `log_every > 0`, prints the loss every so often."""
     if any(type(m).__name__ == "ActNorm" for m in flow.submodules):
         initialize_act_norms(flow, x_train[:4096])
     opt = keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(lr, steps))
@@ -183,8 +184,15 @@ def fit_2d(flow, x_train, steps, batch, lr, seed=0, ffjord_jit=False):
     else:
         step = make_step(flow, opt, x_train.shape[1])
     rng = np.random.RandomState(seed)
-    for _ in range(steps):
-        step(x_train[rng.randint(len(x_train), size=batch)])
+    start = time.time()
+    for i in range(steps):
+        loss = step(x_train[rng.randint(len(x_train), size=batch)])
+        if log_every and (i + 1) % log_every == 0:
+            print(
+                f"  step {i + 1}/{steps}: loss {float(loss):.4f}, "
+                f"{time.time() - start:.0f} s",
+                flush=True,
+            )
 
 
 def part_2d(args):
@@ -290,6 +298,7 @@ def part_2d(args):
                 args.lr,
                 seed=args.seed,
                 ffjord_jit=args.ffjord_jit,
+                log_every=args.log_every,
             )
             secs = time.time() - start
             params = sum(int(np.prod(w.shape)) for w in _weights(flow))
@@ -455,6 +464,9 @@ def main():
         action="store_true",
         help="compile FFJORD's step with XLA (it compiles; the first call takes "
         "about twice as long and a step is no faster)",
+    )
+    parser.add_argument(
+        "--log-every", type=int, default=0, help="print the loss every N steps"
     )
     parser.add_argument(
         "--quick",

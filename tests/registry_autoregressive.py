@@ -98,7 +98,8 @@ ENTRIES = [
 ]
 
 # Neural autoregressive flows (Huang et al. 2018): the sigmoidal transformers.
-# MAF sampling and IAF density solve them numerically (bracketed Newton).
+# MAF sampling and IAF density solve them numerically (bracketed Newton);
+# the MAF entries pass the far-out round trip at the default scales 1 to 1000.
 ENTRIES += [
     Entry(
         "maf_sigmoidal",
@@ -108,9 +109,6 @@ ENTRIES += [
         (4,),
         num_weights=4,
         inverse_is_numerical=True,
-        # Known limit (open, issue #17): NaN from input scale 10: far out the
-        # MADE can drive a slope `a` toward 0, so the root overflows.
-        far_out_scales=(1.0, 3.0, 5.0),
     ),
     Entry(
         "iaf_sigmoidal_two_layers_conditional",
@@ -124,8 +122,13 @@ ENTRIES += [
         (4,),
         num_weights=5,
         inverse_is_numerical=True,
-        # Known limit: inexact from input scale 10 in float32 (see maf_sigmoidal).
-        far_out_scales=(1.0, 3.0, 5.0),
+        # IAF's density direction is D sequential solves, and an error in one
+        # dimension reaches the next through the MADE, amplified at each: in
+        # float32 off by 3% at input scale 100 (rtol 1e-4 asked), float64 exact.
+        # Not the sigmoidal solve (its residual is at float resolution): the
+        # exact affine IAF (`iaf_affine_random_degrees`) misses this check from
+        # scale 10 in float32 too, the gated IAF gives NaN from scale 100.
+        far_out_scales=(1.0, 3.0, 10.0),
     ),
     Entry(
         "maf_dense_sigmoidal_direct",
@@ -138,8 +141,6 @@ ENTRIES += [
         (4,),
         num_weights=5,
         inverse_is_numerical=True,
-        # Known limit: NaN from input scale 3 (see maf_sigmoidal).
-        far_out_scales=(1.0,),
     ),
     Entry(
         "iaf_dense_sigmoidal_stack",
@@ -153,7 +154,9 @@ ENTRIES += [
         (4,),
         num_weights=8,
         inverse_is_numerical=True,
-        # Known limit: NaN from input scale 100 (see maf_sigmoidal).
-        far_out_scales=(1.0, 3.0, 5.0, 10.0),
+        # IAF's sequential density direction, two layers: as
+        # `iaf_sigmoidal_two_layers_conditional`, off from input scale 100
+        # (float32 by 2%, float64 by 1e-8 relative).
+        far_out_scales=(1.0, 3.0, 10.0),
     ),
 ]

@@ -43,13 +43,15 @@ def _paper(x, raw, k, num_layers, dense):
             u = _np_softmax(raw[i : i + k * d_in].reshape(k, d_in))
             i += k * d_in
         a = np.log1p(np.exp(raw[i : i + k] + np.log(np.e - 1.0)))
-        b = raw[i + k : i + 2 * k] + offsets
+        # The bounds of the module docstring: log a and b soft-clamped.
+        a = np.exp(5.0 * np.tanh(np.log(a) / 5.0))
+        b = 10.0 * np.tanh(raw[i + k : i + 2 * k] / 10.0) + offsets
         w = _np_softmax(raw[i + 2 * k : i + 2 * k + d_out * k].reshape(d_out, k))
         i += 2 * k + d_out * k
         s = w @ _np_sigmoid(a * (u @ h) + b)
         h = np.log(s) - np.log1p(-s)  # sigma^{-1}
     assert i == raw.shape[-1]
-    return h[0]
+    return h[0] + 1e-3 * x  # the linear term
 
 
 @pytest.mark.parametrize("dense,k,num_layers", CONFIGS, ids=IDS)
@@ -160,10 +162,87 @@ def test_bracket_holds_the_root():
         x = tf.constant(rng.normal(size=64) * 10.0)
         raw = tf.constant(rng.normal(size=(64, p)) * 3.0)
         layers = sg._unpack(raw, k, num_layers, dense)
-        y, _ = sg._network(x, layers)
-        lo, hi = sg._bracket(y, layers)
-        assert np.all(lo.numpy() <= x.numpy() + 1e-9), (dense, k, num_layers)
-        assert np.all(x.numpy() <= hi.numpy() + 1e-9), (dense, k, num_layers)
+        # The network g alone, and f = g + LEAK * x.
+        for fn, bracket in [
+            (sg._network, sg._bracket),
+            (sg._transformer, sg._root_bracket),
+        ]:
+            y, _ = fn(x, layers)
+            lo, hi = bracket(y, layers)
+            assert np.all(lo.numpy() <= x.numpy() + 1e-9), (dense, k, num_layers)
+            assert np.all(x.numpy() <= hi.numpy() + 1e-9), (dense, k, num_layers)
+
+
+@pytest.mark.parametrize("dense,k,num_layers", CONFIGS, ids=IDS)
+@pytest.mark.parametrize("dtype", [tf.float32, tf.float64], ids=lambda d: d.name)
+def test_far_out_pseudo_parameters_keep_the_inverse_finite_and_exact(
+    dense, k, num_layers, dtype
+):
+    # Far in the tails MADE outputs scale with its inputs: pseudo-parameters
+    # of +-1000. Before the bounds, raw a = -1000 gave a = 0 (the root
+    # overflowed: NaN), and spread-out b's left plateaus of slope ~e^-1000.
+    p = sg.num_sigmoidal_params(k, num_layers, dense)
+    rng = np.random.default_rng(6)
+    n = 48
+    raw = tf.constant(rng.choice([-1000.0, 1000.0], size=(n, p)), dtype)
+    x = tf.constant(rng.normal(size=n) * np.repeat([1.0, 10.0, 100.0, 1000.0], 12))
+    x = tf.cast(x, dtype)
+    y, log_det = sg.sigmoidal_forward(x, raw, k, num_layers, dense)
+    x_back, log_det_back = sg.sigmoidal_inverse(y, raw, k, num_layers, dense)
+    for name, t in [("y", y), ("log_det", log_det), ("x_back", x_back)]:
+        assert np.all(np.isfinite(t.numpy())), (dtype.name, name, t.numpy())
+    # The slope is at least the linear term's everywhere.
+    assert np.all(log_det.numpy() >= np.log(sg.LEAK) - 1e-6)
+    # The solve is exact to the dtype: f(f^{-1}(y)) = y (what MAF sampling
+    # needs). x itself comes back to rtol 1e-9 in float64; in float32 its
+    # error is ulp(y) / f'(x) (up to 1e-3 relative at these slopes), the
+    # conditioning of any inverse, so it is not asserted there.
+    y_back, _ = sg.sigmoidal_forward(x_back, raw, k, num_layers, dense)
+    rtol = 1e-5 if dtype == tf.float32 else 1e-12
+    np.testing.assert_allclose(y_back.numpy(), y.numpy(), rtol=rtol, atol=rtol)
+    if dtype == tf.float64:
+        np.testing.assert_allclose(x_back.numpy(), x.numpy(), rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(
+            log_det_back.numpy(), log_det.numpy(), rtol=1e-9, atol=1e-9
+        )
+
+
+@pytest.mark.parametrize(
+    "transform,k,num_layers", [("sigmoidal", 4, 1), ("dense_sigmoidal", 3, 2)]
+)
+def test_maf_sampling_far_out_is_finite_and_does_not_grow_along_the_dims(
+    transform, k, num_layers
+):
+    # MAF sampling solves D dimensions in turn, each from MADE outputs of the
+    # ones before. Before the fix a tiny slope a in one dimension made its
+    # root huge, the next dimension's MADE outputs huger: NaN from input
+    # scale 10 (DSF) and 3 (DDSF). Now each root is bounded by its own input:
+    # |x| <= (|y| + B_b + 1) e^{B_a} per layer (module docstring).
+    dense = transform == "dense_sigmoidal"
+    made = MADE(
+        4,
+        num_params=sg.num_sigmoidal_params(k, num_layers, dense),
+        hidden_units=[8],
+        output_initializer="glorot_uniform",
+        seed=2,
+    )
+    bij = MAF(
+        made, transform=transform, num_hidden_sigmoids=k, sigmoid_layers=num_layers
+    )
+    for v in bij.trainable_variables:
+        v.assign(v + tf.random.stateless_normal(v.shape, [3, 4], 0.3))
+    x = tf.random.stateless_normal([64, 4], [5, 6]) * 1000.0
+    y = bij.forward(x)
+    assert np.all(np.isfinite(y.numpy()))
+    bound = np.abs(x.numpy())
+    for _ in range(num_layers):
+        bound = (bound + sg._SHIFT_BOUND + sg._B_SPREAD) * np.exp(sg._LOG_SLOPE_BOUND)
+    assert np.all(np.abs(y.numpy()) <= bound * (1 + 1e-5))
+    np.testing.assert_allclose(
+        bij.inverse(tf.identity(y)).numpy(), x.numpy(), rtol=1e-4, atol=1e-4
+    )
+    fldj = bij.forward_log_det_jacobian(tf.identity(x), event_ndims=1).numpy()
+    assert np.all(np.isfinite(fldj))
 
 
 def test_inverse_gradients_are_the_implicit_function_theorem():

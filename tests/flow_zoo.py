@@ -53,6 +53,19 @@ ZOO = [
         has_act_norm=True,
     ),
     FlowCase(
+        "glow_stacked_reversible",
+        lambda: flows.glow(
+            (8, 8, 1),
+            num_levels=2,
+            num_steps=2,
+            hidden_units=8,
+            stacked_steps=True,
+            seed=1,
+        ),
+        _digits,
+        has_act_norm=True,
+    ),
+    FlowCase(
         "realnvp",
         lambda: flows.realnvp(
             (8, 8, 1), num_levels=2, num_couplings=1, hidden_units=8, seed=1

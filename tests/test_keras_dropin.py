@@ -373,6 +373,8 @@ EXPECTED_ZOO = {
     "glow_super_resolution",
     "realnvp_class_conditional",
     "coupling_flow_conditional",
+    "planar_flow_amortized",
+    "glow_stacked_reversible",
     "wavenet",
     "wavenet_global_conditional",
     "maf_sigmoidal",

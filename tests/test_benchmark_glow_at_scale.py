@@ -1,0 +1,99 @@
+"""The Glow-at-scale benchmark script runs, and its models are the same size.
+
+CI does not install torch, so the ours-only path (`--no-reference`) is what CI
+exercises; the normflows comparison runs where torch and normflows are
+importable. Nothing here asserts a time.
+"""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPT = os.path.join(ROOT, "benchmarks", "glow_at_scale.py")
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+
+
+def _run(*args):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    proc = subprocess.run(
+        [sys.executable, SCRIPT, "--configs", "tiny-b8", "--reps", "2", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout
+
+
+def _row(out, name):
+    rows = [ln for ln in out.splitlines() if ln.startswith(f"| {name} ")]
+    assert len(rows) == 1, out
+    return [c.strip() for c in rows[0].strip("|").split("|")]
+
+
+@pytest.mark.slow
+def test_ours_only_path_prints_a_row_with_every_column():
+    out = _run("--no-reference", "--jit", "0", "--default-only")
+    assert "machine:" in out and "tiny-b8" in out
+    cells = _row(out, "ours jit=False")
+    assert "failed" not in cells[1], cells
+    params, first, step, gflops, lp, rss = cells[1:7]
+    assert int(params.replace(",", "")) > 0
+    assert float(first) > 0 and float(lp.replace(",", "")) > 0
+    assert step.endswith("]") and float(rss.replace(",", "")) > 100
+    assert float(gflops) >= 0
+    assert "| normflows" not in out and "ratio [spread]" in out
+
+
+@pytest.mark.slow
+def test_with_normflows_prints_ratios():
+    pytest.importorskip("torch")
+    pytest.importorskip("normflows")
+    out = _run("--jit", "0", "--default-only")
+    ref = _row(out, "normflows (eager)")
+    assert "failed" not in ref[1], ref
+    ours = _row(out, "ours jit=False")
+    assert "x [" in ours[7] and ours[7].split()[-1] in ("faster", "slower", "par")
+    assert "params ours jit=False / normflows effective" in out
+
+
+@pytest.mark.parametrize(
+    "config", ["small-b64", pytest.param("3x8x256-b16", marks=pytest.mark.slow)]
+)
+def test_parameter_counts_match_normflows_within_one_percent(config):
+    pytest.importorskip("torch")
+    nf = pytest.importorskip("normflows")
+    import glow_at_scale as bench
+    import numpy as np
+
+    from tfp_flows.flows import glow
+
+    cfg = bench.CONFIGS[config]
+    ours = glow(
+        cfg["shape"],
+        num_levels=cfg["levels"],
+        num_steps=cfg["steps"],
+        hidden_units=cfg["width"],
+    )
+    n_ours = sum(int(np.prod(v.shape)) for v in ours.trainable_variables)
+    ref = bench.normflows_glow(cfg)
+    raw = sum(p.numel() for p in ref.parameters() if p.requires_grad)
+    convs = [m for m in ref.modules() if isinstance(m, nf.flows.Invertible1x1Conv)]
+    assert len(convs) == cfg["levels"] * cfg["steps"]
+    unused = sum(m.num_channels * (m.num_channels + 1) for m in convs)
+    assert abs(n_ours / (raw - unused) - 1) <= 0.01, (n_ours, raw, unused)
+
+
+def test_flop_count_matches_the_issue_figure_and_scales_with_depth():
+    import glow_at_scale as bench
+
+    big = bench.CONFIGS["3x32x512-b16"]
+    # issue #16: "about 24 GFLOP per image per training step at 3 x 32 x 512"
+    assert 23e9 < bench.train_flop_per_image(big) < 25e9
+    eight = dict(big, steps=8)
+    assert bench.forward_flop_per_image(big) == 4 * bench.forward_flop_per_image(eight)

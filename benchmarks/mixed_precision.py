@@ -6,10 +6,10 @@ the log-dets, the priors and the base density stay in float32. This script
 times one `FlowModel` training step (`train_on_batch`, Adam, data-initialized
 ActNorms) for
 
-- float32, `jit_compile=True` (XLA),
 - float32, `jit_compile=False` (TensorFlow's oneDNN kernels),
 - mixed_bfloat16, `jit_compile=False`,
-- mixed_bfloat16, `jit_compile=True`,
+- float32, `jit_compile=True` (XLA; not with `--no-xla`),
+- mixed_bfloat16, `jit_compile=True` (not with `--no-xla`),
 
 all four built with the same seed in one process, their calls rotating
 (`_common.time_group`), so load from other processes hits them alike. The
@@ -23,7 +23,7 @@ network and 1x1 convolution counted as 2 FLOP, times 3 for a training step).
 On a CPU without AVX512-BF16 (or AMX) bfloat16 runs emulated and slower; on a
 GPU use `mixed_float16`, which this script selects when TensorFlow sees one.
 
-    python benchmarks/mixed_precision.py [--configs 3x8x256/16 ...] [--quick]
+    python benchmarks/mixed_precision.py [--configs 3x8x256/16 ...] [--no-xla] [--quick]
 """
 
 import argparse
@@ -99,16 +99,16 @@ def _build(levels, steps, width, policy, jit, x):
     return model
 
 
-def run_config(levels, steps, width, batch, repeats, policy16):
+def run_config(levels, steps, width, batch, repeats, policy16, xla=True):
     import tensorflow as tf
 
     x = tf.random.stateless_uniform([batch, *SHAPE], seed=[0, 1]) - 0.5
     variants = [
-        ("float32, XLA", None, True),
         ("float32, oneDNN", None, False),
         (f"{policy16}, oneDNN", policy16, False),
-        (f"{policy16}, XLA", policy16, True),
     ]
+    if xla:
+        variants += [("float32, XLA", None, True), (f"{policy16}, XLA", policy16, True)]
     models, firsts = [], []
     for _, policy, jit in variants:
         model = _build(levels, steps, width, policy, jit, x)
@@ -120,8 +120,8 @@ def run_config(levels, steps, width, batch, repeats, policy16):
     times = time_group(fns, repeats=repeats, warmup=1)
     n_params = param_count(models[0].trainable_weights)
     flops = glow_conv_flops(SHAPE, levels, steps, width) * batch
-    best32 = np.minimum(times[0], times[1])
-    ratio, low, high = ratio_spread(best32, times[2])
+    best32 = np.minimum(times[0], times[2]) if xla else np.asarray(times[0])
+    ratio, low, high = ratio_spread(best32, times[1])
     rows = []
     for (label, _, _), first, ts in zip(variants, firsts, times, strict=True):
         med = float(np.median(ts))
@@ -143,6 +143,12 @@ def main(argv=None):
     parser.add_argument("--configs", nargs="+", type=parse_config)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="one tiny configuration")
+    parser.add_argument(
+        "--no-xla",
+        action="store_true",
+        help="only the oneDNN variants (half the memory: for the 44M-parameter "
+        "configuration on a small machine)",
+    )
     args = parser.parse_args(argv)
     import tensorflow as tf
 
@@ -161,7 +167,9 @@ def main(argv=None):
     )
     print("|---|---|---|---|---|---|")
     for levels, steps, width, batch in configs:
-        n_params, rows = run_config(levels, steps, width, batch, repeats, policy16)
+        n_params, rows = run_config(
+            levels, steps, width, batch, repeats, policy16, xla=not args.no_xla
+        )
         for row in rows:
             print(row, flush=True)
         print(f"|  {levels}x{steps}x{width}: {n_params} parameters | | | | | |")

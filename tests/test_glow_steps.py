@@ -322,3 +322,26 @@ def test_sharded_act_norm_init_under_mirrored_strategy():
         for values in replicas:
             np.testing.assert_allclose(values, ref, rtol=1e-5, atol=1e-5)
     assert not np.allclose(out["half"][0], out["ref"][0], atol=1e-3)
+
+
+@pytest.mark.slow
+def test_the_glow_job_stacks_levels_of_eight_steps_or_more(tmp_path, capsys):
+    import json
+
+    from tfp_flows import cli
+    from tfp_flows.saving import load_flow_model
+
+    out = tmp_path / "out"
+    argv = ["--fast", "--no-progress", "--steps", "8", "--output-dir", str(out)]
+    assert cli.main(argv) == 0
+    assert "first training step took" in capsys.readouterr().out
+    model = load_flow_model(out / "glow.keras")
+    spec = json.loads(model.get_config()["flow_spec"])
+    assert spec["arguments"]["stacked_steps"] is True
+    assert spec["arguments"]["num_steps"] == 8
+    assert not model.jit_compile  # XLA would unroll the loop
+    levels = model.flow.bijector.levels
+    assert len(levels) == 2  # the fast job's levels, one GlowSteps each
+    assert all(
+        len(lv.steps) == 1 and isinstance(lv.steps[0], fb.GlowSteps) for lv in levels
+    )

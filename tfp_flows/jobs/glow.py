@@ -49,6 +49,9 @@ FAST = {
     "realnvp": dict(num_levels=2, num_couplings=1, hidden_units=8),
 }
 _STEPS_KEY = {"glow": "num_steps", "realnvp": "num_couplings"}
+#: From this many steps per level the Glow job builds `stacked_steps=True`
+#: (unconditional, float32 compute), trained without XLA.
+STACKED_FROM_STEPS = 8
 
 
 def build_flow(
@@ -77,6 +80,16 @@ def _config(opts: JobOptions, data: ImageSplits) -> dict[str, Any]:
         config["context_size"] = data.num_classes
     if opts.dtype_policy is not None:
         config["dtype_policy"] = opts.dtype_policy
+    if (
+        opts.model == "glow"
+        and config["num_steps"] >= STACKED_FROM_STEPS
+        and not opts.conditional
+        and opts.dtype_policy is None
+    ):
+        # One traced loop per level with reversible gradients: the first
+        # step and the memory stop growing with K (docs/benchmarks.md,
+        # "Glow at scale").
+        config["stacked_steps"] = True
     return config
 
 
@@ -147,8 +160,9 @@ def run(opts: JobOptions) -> dict[str, Any]:
         validation=validation,
         derived=("bits_per_dim", data.bpd_of_loss),
         # bfloat16 convolutions are fast in TensorFlow's oneDNN kernels, not
-        # in XLA's (docs/benchmarks.md, "Mixed precision").
-        jit_compile=opts.dtype_policy is None,
+        # in XLA's (docs/benchmarks.md, "Mixed precision"); the stacked loop
+        # is unrolled by XLA, so its compile time would grow with K again.
+        jit_compile=opts.dtype_policy is None and not config.get("stacked_steps"),
         callbacks=[ActNormInitializer(init)],
         sample_images=grid_for_tensorboard,
     )

@@ -181,9 +181,20 @@ class ActNorm(FusedBijector):
             (where assertions are dropped) invalid statistics are not written
             either: the weights and the `initialized` flag keep their values.
         """
+        owner = f"ActNorm '{self.name}'.initialize"
+        mean, log_scale, ok, assertions = self._statistics(data, reduce_fn, owner)
+        with tf.control_dependencies(assertions):
+            self._write_statistics(mean, log_scale, ok)
+
+    def _statistics(self, data, reduce_fn, owner):
+        """`(mean, log_scale, ok, assertions)` of `data`, checked (`initialize`).
+
+        Eagerly a bad batch raises here; in a graph `assertions` must run
+        before anything is written; under XLA (no assertions) `ok` is False
+        for statistics that must not be written.
+        """
         data = tf.convert_to_tensor(data)
         self._check(data, "data")
-        owner = f"ActNorm '{self.name}'.initialize"
         if tf.executing_eagerly() and reduce_fn is None:
             self._check_data_values(data, owner)
         axes = list(range(data.shape.rank - 1))
@@ -228,17 +239,19 @@ class ActNorm(FusedBijector):
                     ],
                 ),
             ]
-        with tf.control_dependencies(assertions):
-            # Under XLA (no assertions) keep the old values when not `ok`.
-            old = [tf.convert_to_tensor(w) for w in (self._shift, self._log_scale)]
-            _assign_on_every_replica(
-                [self._shift, self._log_scale, self._initialized],
-                [
-                    tf.where(ok, mean, old[0]),
-                    tf.where(ok, log_scale, old[1]),
-                    tf.logical_or(ok, tf.convert_to_tensor(self._initialized)),
-                ],
-            )
+        return mean, log_scale, ok, assertions
+
+    def _write_statistics(self, mean, log_scale, ok):
+        """Writes the statistics where `ok` (keeps the old values otherwise)."""
+        old = [tf.convert_to_tensor(w) for w in (self._shift, self._log_scale)]
+        _assign_on_every_replica(
+            [self._shift, self._log_scale, self._initialized],
+            [
+                tf.where(ok, mean, old[0]),
+                tf.where(ok, log_scale, old[1]),
+                tf.logical_or(ok, tf.convert_to_tensor(self._initialized)),
+            ],
+        )
 
     @staticmethod
     def _check_data_values(data, owner):

@@ -33,13 +33,12 @@ from tfp_flows.bijectors.act_norm import ActNorm
 from tfp_flows.bijectors.act_norm import _assign_on_every_replica
 from tfp_flows.bijectors.base import FusedBijector
 from tfp_flows.bijectors.invertible_1x1_conv import _unit_triangular_inverse
+from tfp_flows.bijectors.invertible_1x1_conv import lu_factors
 from tfp_flows.bijectors.invertible_1x1_conv import random_rotation
 from tfp_flows.internal import checks
 from tfp_flows.internal.keras import WeightStore
 from tfp_flows.internal.keras import keras
 from tfp_flows.internal.types import DTypeLike
-from tfp_flows.internal.types import ReduceFn
-from tfp_flows.internal.types import TensorLike
 
 __all__ = ["GlowSteps"]
 
@@ -266,17 +265,9 @@ class GlowSteps(FusedBijector):
 
     # -- parameters, read once per call outside the loop ---------------------
     def _lu_factors(self):
-        c = self._c
-        lu = tf.convert_to_tensor(self._lower_upper)
-        eye = tf.eye(c, dtype=lu.dtype)
-        lower = tf.linalg.band_part(lu, -1, 0) - tf.linalg.band_part(lu, 0, 0) + eye
-        log_s = tf.convert_to_tensor(self._log_s)
-        upper = (
-            tf.linalg.band_part(lu, 0, -1)
-            - tf.linalg.band_part(lu, 0, 0)
-            + tf.linalg.diag(tf.convert_to_tensor(self._sign_s) * tf.exp(log_s))
+        return lu_factors(
+            self._lower_upper, self._log_s, self._sign_s, self._permutation
         )
-        return tf.convert_to_tensor(self._permutation), lower, upper, log_s
 
     def _matrices(self, need_inverse):
         """`(W [K, C, C], W^{-1} [K, C, C] or None, log|det W| [K])`.
@@ -607,39 +598,9 @@ class _StepActNorm(ActNorm):
         """Boolean tensor: has step k's ActNorm been initialized (or restored)?"""
         return tf.convert_to_tensor(self._owner()._initialized)[self._step]
 
-    def initialize(
-        self, data: TensorLike, *, reduce_fn: ReduceFn | None = None
-    ) -> None:
-        """As `ActNorm.initialize`, writing row k of the stacked weights."""
-        # The statistics and checks of `ActNorm.initialize`; only the write
-        # differs (a row of a stacked weight).
+    def _write_statistics(self, mean, log_scale, ok):
+        """As `ActNorm`'s, writing row k of the stacked weights."""
         owner_obj = self._owner()
-        data = tf.convert_to_tensor(data)
-        self._check(data, "data")
-        owner = f"ActNorm '{self.name}'.initialize"
-        if tf.executing_eagerly() and reduce_fn is None:
-            self._check_data_values(data, owner)
-        axes = list(range(data.shape.rank - 1))
-        data = tf.cast(data, self._dtype_weights)
-        count = tf.cast(tf.reduce_prod(tf.shape(data)[:-1]), data.dtype)
-        total = tf.reduce_sum(data, axis=axes)
-        total_sq = tf.reduce_sum(tf.square(data), axis=axes)
-        if reduce_fn is not None:
-            total, total_sq, count = reduce_fn(total, total_sq, count)
-        mean = total / tf.maximum(count, 1.0)
-        var = tf.maximum(total_sq / tf.maximum(count, 1.0) - tf.square(mean), 0.0)
-        log_scale = tf.math.log(tf.sqrt(var) + self._epsilon)
-        ok = tf.logical_and(
-            count > 0,
-            tf.reduce_all(tf.math.is_finite(mean))
-            & tf.reduce_all(tf.math.is_finite(log_scale)),
-        )
-        if tf.executing_eagerly() and not bool(ok):
-            raise ValueError(
-                f"{owner}: argument `data` gives no finite statistics "
-                f"(examples counted: {int(count)}): it is empty or holds NaN/inf "
-                "values; nothing was written."
-            )
         weights = [owner_obj._shift, owner_obj._log_scale, owner_obj._initialized]
         rows = [[self._step]]
         old = [tf.convert_to_tensor(w) for w in weights]

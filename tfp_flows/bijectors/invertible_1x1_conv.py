@@ -10,6 +10,7 @@ from tfp_flows.bijectors.base import FusedBijector
 from tfp_flows.internal import checks
 from tfp_flows.internal.keras import WeightStore
 from tfp_flows.internal.types import DTypeLike
+from tfp_flows.internal.types import TensorLike
 
 __all__ = ["Invertible1x1Conv"]
 
@@ -52,6 +53,31 @@ def _unit_triangular_inverse(strict):
         result = result @ (eye + power)
         k *= 2
     return result
+
+
+def lu_factors(
+    lower_upper: TensorLike,
+    log_s: TensorLike,
+    sign_s: TensorLike,
+    permutation: TensorLike,
+) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
+    """`(P, L, U, log_s)` of Glow's LU form `W = P L (U + diag(sign_s exp(log_s)))`.
+
+    `lower_upper` holds L's strict lower and U's strict upper triangle (its
+    diagonal is unused); `L` gets a unit diagonal. Works on one `[C, C]`
+    matrix or a stack `[K, C, C]` (with `log_s`, `sign_s` `[K, C]`), as
+    `GlowSteps` holds them.
+    """
+    lu = tf.convert_to_tensor(lower_upper)
+    eye = tf.eye(tf.shape(lu)[-1], dtype=lu.dtype)
+    lower = tf.linalg.band_part(lu, -1, 0) - tf.linalg.band_part(lu, 0, 0) + eye
+    log_s = tf.convert_to_tensor(log_s)
+    upper = (
+        tf.linalg.band_part(lu, 0, -1)
+        - tf.linalg.band_part(lu, 0, 0)
+        + tf.linalg.diag(tf.convert_to_tensor(sign_s) * tf.exp(log_s))
+    )
+    return tf.convert_to_tensor(permutation), lower, upper, log_s
 
 
 class Invertible1x1Conv(FusedBijector):
@@ -176,17 +202,9 @@ class Invertible1x1Conv(FusedBijector):
         return self._lu
 
     def _lu_factors(self):
-        c = self._num_channels
-        lu = tf.convert_to_tensor(self._lower_upper)
-        eye = tf.eye(c, dtype=lu.dtype)
-        lower = tf.linalg.band_part(lu, -1, 0) - tf.linalg.band_part(lu, 0, 0) + eye
-        log_s = tf.convert_to_tensor(self._log_s)
-        upper = (
-            tf.linalg.band_part(lu, 0, -1)
-            - tf.linalg.band_part(lu, 0, 0)
-            + tf.linalg.diag(tf.convert_to_tensor(self._sign_s) * tf.exp(log_s))
+        return lu_factors(
+            self._lower_upper, self._log_s, self._sign_s, self._permutation
         )
-        return tf.convert_to_tensor(self._permutation), lower, upper, log_s
 
     def weight_matrix(self) -> tf.Tensor:
         """The current `C x C` matrix `W` (a tensor)."""

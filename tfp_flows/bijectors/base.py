@@ -352,17 +352,12 @@ class ContextBijector(FusedBijector):
 def bind_context(bijector: tfb.Bijector, context: tf.Tensor) -> tfb.Bijector:
     """`bijector` with every context-consuming part bound to `context`.
 
-    Walks `tfb.Chain` and `tfb.Invert`; binds a conditional `ContextBijector`
-    and a conditional MAF/IAF layer; leaves every other part as it is.
+    Walks `tfb.Chain` and `tfb.Invert`; binds every conditional
+    `ContextBijector` (the couplings, `GlowStep`, MAF/IAF, the VI flows,
+    `FFJORD`); leaves every other part as it is.
     """
-    from tfp_flows.bijectors.maf import _MaskedAutoregressive
-
     if isinstance(bijector, ContextBijector):
         return bijector.with_context(context) if bijector.conditional else bijector
-    if isinstance(bijector, _MaskedAutoregressive):
-        if bijector.made.conditional:
-            return bijector.with_context(context)
-        return bijector
     if isinstance(bijector, _CHAINS):
         parts = [bind_context(b, context) for b in bijector.bijectors]
         if all(p is b for p, b in zip(parts, bijector.bijectors, strict=True)):
@@ -376,12 +371,8 @@ def bind_context(bijector: tfb.Bijector, context: tf.Tensor) -> tfb.Bijector:
 
 def consumes_context(bijector: tfb.Bijector) -> bool:
     """Whether `bind_context` would bind some part of `bijector`."""
-    from tfp_flows.bijectors.maf import _MaskedAutoregressive
-
     if isinstance(bijector, ContextBijector):
         return bijector.conditional
-    if isinstance(bijector, _MaskedAutoregressive):
-        return bool(bijector.made.conditional)
     if isinstance(bijector, _CHAINS):
         return any(consumes_context(b) for b in bijector.bijectors)
     if isinstance(bijector, _INVERTS):

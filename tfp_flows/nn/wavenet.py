@@ -63,6 +63,8 @@ import tensorflow as tf
 from tfp_flows.internal.checks import check_int_sequence
 from tfp_flows.internal.checks import check_positive_int
 from tfp_flows.internal.checks import shape_str
+from tfp_flows.internal.conditioning import check_context
+from tfp_flows.internal.conditioning import check_no_context
 from tfp_flows.internal.keras import keras
 from tfp_flows.internal.types import TensorLike
 
@@ -723,33 +725,32 @@ class WaveNet(keras.layers.Layer):
         be given. With `length`, the local condition must have `length / r`
         frames.
         """
-        if self.context_size is None and context is not None:
-            raise ValueError(
-                f"{owner}: argument `context` was given, but this WaveNet has no "
-                "global condition (context_size=None); build it with "
-                "`context_size=G`."
+        if self.context_size is None:
+            check_no_context(
+                context,
+                owner,
+                noun="WaveNet",
+                detail="has no global condition (context_size=None)",
+                hint="Build it with `context_size=G`.",
             )
-        if self.context_size is not None:
-            if context is None:
-                raise ValueError(
-                    f"{owner}: argument `context` is required: this WaveNet has a "
-                    f"global condition (context_size={self.context_size}); pass "
-                    f"a tensor of shape [..., {self.context_size}]; got None."
-                )
-            shape = context.shape
-            if shape.rank is not None and (
-                shape.rank == 0 or shape[-1] not in (None, self.context_size)
-            ):
-                raise ValueError(
-                    f"{owner}: argument `context` must have shape [..., "
-                    f"{self.context_size}] (context_size={self.context_size}); got "
-                    f"shape {shape_str(shape)}."
-                )
-        if self.local_channels is None and local_context is not None:
-            raise ValueError(
-                f"{owner}: argument `local_context` was given, but this WaveNet has "
-                "no local condition (local_channels=None); build it with "
-                "`local_channels=Cl, local_upsample_factor=r`."
+        else:
+            # Shape and presence only: the float cast is the distribution's.
+            check_context(
+                context,
+                (self.context_size,),
+                getattr(context, "dtype", None) or self.compute_dtype,
+                owner,
+                cast=True,
+                noun="WaveNet",
+            )
+        if self.local_channels is None:
+            check_no_context(
+                local_context,
+                owner,
+                arg_name="local_context",
+                noun="WaveNet",
+                detail="has no local condition (local_channels=None)",
+                hint="Build it with `local_channels=Cl, local_upsample_factor=r`.",
             )
         if self.local_channels is not None:
             r = int(self.local_upsample_factor or 1)

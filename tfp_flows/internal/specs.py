@@ -57,16 +57,36 @@ _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
 
-def register_builder(name: str) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
-    """Decorator: `name` -> builder; results remember their arguments."""
+_LEGACY_DEFAULTS: dict[str, dict[str, Any]] = {}
+
+
+def register_builder(
+    name: str, *, legacy_defaults: dict[str, Any] | None = None
+) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
+    """Decorator: `name` -> builder; results remember their arguments.
+
+    `legacy_defaults` (`{argument: value}`) names arguments whose default
+    changed: a spec written before the change does not hold them (a spec
+    records only the arguments a caller passed), so `build_from_spec` passes
+    the old default `value` for them, and a saved flow is rebuilt with the
+    layout its weights have. Specs written now always record these
+    arguments, whatever the caller passed.
+    """
+    legacy = dict(legacy_defaults or {})
 
     def wrap(fn: Callable[_P, _R]) -> Callable[_P, _R]:
         signature = inspect.signature(fn)
+        for arg in legacy:
+            if arg not in signature.parameters:
+                raise TypeError(f"{name}: legacy default for unknown argument {arg!r}")
 
         @functools.wraps(fn)
         def builder(*args: _P.args, **kwargs: _P.kwargs) -> _R:
             flow = fn(*args, **kwargs)
             bound = signature.bind(*args, **kwargs)
+            for arg in legacy:
+                if arg not in bound.arguments:
+                    bound.arguments[arg] = signature.parameters[arg].default
             try:
                 arguments = {k: _to_json(v, k) for k, v in bound.arguments.items()}
                 spec = json.dumps({"builder": name, "arguments": arguments})
@@ -76,6 +96,7 @@ def register_builder(name: str) -> Callable[[Callable[_P, _R]], Callable[_P, _R]
             return flow
 
         _BUILDERS[name] = builder
+        _LEGACY_DEFAULTS[name] = legacy
         return builder
 
     return wrap
@@ -115,6 +136,8 @@ def build_from_spec(spec: str | dict[str, Any]) -> Any:
             f"{sorted(_BUILDERS)}."
         )
     arguments = {k: _from_json(v) for k, v in parsed["arguments"].items()}
+    for arg, value in _LEGACY_DEFAULTS[name].items():
+        arguments.setdefault(arg, value)  # a spec from before the default changed
     return _BUILDERS[name](**arguments)
 
 

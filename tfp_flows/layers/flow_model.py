@@ -125,6 +125,23 @@ class FlowModel(keras.Model):
             return ((data[0], data[1]),)
         return data
 
+    def make_train_function(self, force: bool = False) -> Any:
+        """Keras' train function, with the optimizer built before its trace.
+
+        Without a `tf.distribute` strategy, Keras builds the optimizer (its
+        slot variables) inside the first trace of the train function, and a
+        `tf.function` that creates variables on its first call is traced a
+        second time: at Glow's CIFAR size that second trace was half of the
+        time to the first step (measured: 19.4 s -> 10.3 s, 3 x 32 x 512,
+        batch 2, stacked steps). The optimizer is built here instead, on the
+        variables Keras itself would build it on.
+        """
+        optimizer = getattr(self, "optimizer", None)
+        if optimizer is not None and not optimizer.built:
+            with self.distribute_strategy.scope():
+                optimizer.build(self.trainable_variables)
+        return super().make_train_function(force=force)
+
     def train_step(self, data: Any) -> Any:
         """Keras' step; `(x, context)` batches of a dataset are the input."""
         return super().train_step(self._pack_context(data))

@@ -26,7 +26,9 @@ Configurations (`--configs`, comma-separated):
 Protocol, the same for every row: each library and configuration runs in its
 own subprocess (so its peak RSS, `VmHWM`, is its own); ActNorm is initialized
 data-dependently on the batch; then the first training step is timed (for ours
-it includes tracing and compiling the train function: "time to first step"),
+it includes tracing and compiling the train function: "time to first step";
+"first - step s" is that minus the median step, the cost beyond a step's
+work; "ActNorm init s" is the data-dependent initialization pass before it),
 one more untimed step warms up, and N training steps are timed (median, with
 the lowest and highest); then `log_prob` without gradients (ours:
 `tf.function` with the row's `jit_compile`; normflows: `torch.no_grad()`): one
@@ -56,8 +58,10 @@ per-channel Gaussian), the log-determinants and the optimizer are left out
 Extra flow options: `--flow-option KEY=VALUE` (repeatable; VALUE a Python
 literal) adds rows for ours built with `glow(..., KEY=VALUE)`. Without it, the
 options `stacked_steps` and `reversible` are detected in `glow`'s signature
-(`inspect.signature`) and, when present, one more pair of rows is run with the
-detected ones set to True (`--default-only`: not).
+(`inspect.signature`) and, when present, the rows are run for both builds:
+`stacked_steps=False` and the detected ones set to True (`--default-only`:
+`glow()`'s default build only, whichever it is at the configuration; the
+script prints which).
 
 The device is detected and printed: with a GPU, TensorFlow and PyTorch place
 the models there (peak device memory is then printed beside RSS).
@@ -176,11 +180,14 @@ def worker_ours(cfg, jit, options, reps):
         **options,
     )
     model = FlowModel(flow)
+    t0 = time.perf_counter()
     model.initialize_act_norms(x)
+    init_s = time.perf_counter() - t0
     model.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE), jit_compile=jit)
     res = {
         "params": int(sum(int(np.prod(v.shape)) for v in model.trainable_weights)),
         "device": "GPU" if gpus else "CPU",
+        "init_s": init_s,
     }
     t0 = time.perf_counter()
     loss0 = float(model.train_on_batch(x))
@@ -260,8 +267,11 @@ def worker_normflows(cfg, reps):
 
     model = normflows_glow(cfg).to(dev)
     x = torch.from_numpy(np.ascontiguousarray(data(cfg).transpose(0, 3, 1, 2))).to(dev)
+    t0 = time.perf_counter()
     with torch.no_grad():
         model.log_prob(x, None)  # ActNorm data-dependent initialization on the batch
+    sync()
+    init_s = time.perf_counter() - t0
     params = [p for p in model.parameters() if p.requires_grad]
     unused = sum(
         m.num_channels * (m.num_channels + 1)
@@ -275,6 +285,7 @@ def worker_normflows(cfg, reps):
         "torch": torch.__version__,
         "normflows": nf.__version__,
         "threads": torch.get_num_threads(),
+        "init_s": init_s,
     }
     opt = torch.optim.Adam(params, lr=LEARNING_RATE)
 
@@ -401,6 +412,8 @@ def table(config, cfg, rows, ref):
         "log_prob ratio [spread]",
         "first-step ratio",
         "RSS ratio",
+        "first - step s",
+        "ActNorm init s",
     )
     out = []
     for name, res in rows:
@@ -432,6 +445,10 @@ def table(config, cfg, rows, ref):
             cells.append(f"{res['rss_peak_mb'] / ref['rss_peak_mb']:.2f}")
         else:
             cells += ["", "", "", ""]
+        # What the first step costs beyond a step's work (trace, compile,
+        # first allocations), and the data-dependent ActNorm pass before it.
+        cells.append(f"{res['first_step_s'] - _med(step):.1f}")
+        cells.append(f"{res['init_s']:.1f}" if "init_s" in res else "")
         out.append(tuple(cells))
     widths = [max(len(str(r[i])) for r in out + [head]) for i in range(len(head))]
     fmt = "| " + " | ".join("{:<%d}" % n for n in widths) + " |"
@@ -516,8 +533,17 @@ def main():
             ) from e
     variants = []
     jits = {"both": [True, False], "1": [True], "0": [False]}[args.jit]
-    extra = options or ({} if args.default_only else {k: True for k in glow_options()})
-    for opts in [{}, extra] if extra else [{}]:
+    detected = [] if options or args.default_only else glow_options()
+    if options:
+        option_sets = [{}, options]
+    elif detected:
+        # Both builds, named explicitly: since glow() stacks by default from
+        # STACKED_FROM_STEPS steps per level, `{}` alone would not say which.
+        option_sets = [{"stacked_steps": False}, {k: True for k in detected}]
+    else:
+        option_sets = [{}]
+    extra = options or detected
+    for opts in option_sets:
         for jit in jits:
             tag = ", ".join(f"{k}={v}" for k, v in opts.items())
             name = f"ours jit={jit}" + (f", {tag}" if tag else "")
@@ -534,6 +560,14 @@ def main():
             f"(forward {forward_flop_per_image(cfg) / 1e9:.2f})",
             flush=True,
         )
+        if detected:
+            import importlib
+
+            glow_module = importlib.import_module("tfp_flows.flows.glow")
+            limit = getattr(glow_module, "STACKED_FROM_STEPS", None)
+            if limit is not None:
+                default = "stacked" if cfg["steps"] >= limit else "not stacked"
+                print(f"glow()'s default build here: {default}", flush=True)
         rows = []
         ref = None
         if not args.no_reference:

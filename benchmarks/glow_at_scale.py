@@ -21,6 +21,8 @@ Configurations (`--configs`, comma-separated):
     3x8x256-b16    32x32x3, 3 levels x 8 steps, width 256, batch 16
     3x8x256-b64    the same, batch 64
     small-b64      16x16x3, 2 levels x 4 steps, width 64, batch 64 (`--quick`)
+    depthK-w128    32x32x3, 3 levels x K steps (K = 8, 16, 32), width 128,
+                   batch 16: memory against depth (not in the default list)
     tiny-b8        8x8x3, 1 level x 1 step, width 8, batch 8 (a smoke test only)
 
 Protocol, the same for every row: each library and configuration runs in its
@@ -28,9 +30,13 @@ own subprocess (so its peak RSS, `VmHWM`, is its own); ActNorm is initialized
 data-dependently on the batch; then the first training step is timed (for ours
 it includes tracing and compiling the train function: "time to first step";
 "first - step s" is that minus the median step, the cost beyond a step's
-work; "ActNorm init s" is the data-dependent initialization pass before it),
-one more untimed step warms up, and N training steps are timed (median, with
-the lowest and highest); then `log_prob` without gradients (ours:
+work; "ActNorm init s" is the data-dependent initialization pass before it;
+ours builds the optimizer's state just before, timed as part of the first
+step), one more untimed step warms up, and N training steps are timed (median,
+with the lowest and highest); "step memory MB" is the peak RSS minus the RSS
+holding the weights and the optimizer's state (for normflows, whose Adam
+allocates its state in its first step, the RSS before that step plus the two
+float32 tensors per parameter it allocates); then `log_prob` without gradients (ours:
 `tf.function` with the row's `jit_compile`; normflows: `torch.no_grad()`): one
 warm-up call, N timed calls, each on a fresh tensor (TFP caches bijector
 results by tensor). Ratios are normflows time / our time (> 1: ours faster);
@@ -92,6 +98,10 @@ CONFIGS = {
     "3x8x256-b16": dict(shape=(32, 32, 3), levels=3, steps=8, width=256, batch=16),
     "3x8x256-b64": dict(shape=(32, 32, 3), levels=3, steps=8, width=256, batch=64),
     "small-b64": dict(shape=(16, 16, 3), levels=2, steps=4, width=64, batch=64),
+    # memory against depth (`--configs depth8-w128,depth16-w128,depth32-w128`)
+    "depth8-w128": dict(shape=(32, 32, 3), levels=3, steps=8, width=128, batch=16),
+    "depth16-w128": dict(shape=(32, 32, 3), levels=3, steps=16, width=128, batch=16),
+    "depth32-w128": dict(shape=(32, 32, 3), levels=3, steps=32, width=128, batch=16),
     # not in the default list: a seconds-long smoke test of the script itself
     "tiny-b8": dict(shape=(8, 8, 3), levels=1, steps=1, width=8, batch=8),
 }
@@ -101,6 +111,9 @@ DEFAULT_REPS = {
     "3x8x256-b16": 10,
     "3x8x256-b64": 8,
     "small-b64": 20,
+    "depth8-w128": 5,
+    "depth16-w128": 5,
+    "depth32-w128": 5,
     "tiny-b8": 3,
 }
 DETECTED_OPTIONS = ("stacked_steps", "reversible")
@@ -122,6 +135,15 @@ def peak_rss_mb():
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def rss_mb():
+    """Resident set size of this process now (VmRSS), MB."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    return float("nan")  # pragma: no cover - not Linux
 
 
 def forward_flop_per_image(cfg):
@@ -189,9 +211,16 @@ def worker_ours(cfg, jit, options, reps):
         "device": "GPU" if gpus else "CPU",
         "init_s": init_s,
     }
+    # The optimizer's state (Adam's two slots per weight) is built first and
+    # timed as part of the first step, so the RSS read here holds every
+    # weight and slot: the peak above it is the training step's own memory.
+    t0 = time.perf_counter()
+    model.optimizer.build(model.trainable_variables)
+    build_s = time.perf_counter() - t0
+    res["state_rss_mb"] = rss_mb()
     t0 = time.perf_counter()
     loss0 = float(model.train_on_batch(x))
-    res["first_step_s"] = time.perf_counter() - t0
+    res["first_step_s"] = build_s + time.perf_counter() - t0
     model.train_on_batch(x)  # warm-up
     steps, losses = [], []
     for _ in range(reps):
@@ -288,6 +317,10 @@ def worker_normflows(cfg, reps):
         "init_s": init_s,
     }
     opt = torch.optim.Adam(params, lr=LEARNING_RATE)
+    # torch's Adam allocates its state (two float32 tensors per parameter,
+    # `exp_avg` and `exp_avg_sq`) in its first step; it is counted here, so
+    # the peak above this is the training step's own memory, as for ours.
+    res["state_rss_mb"] = rss_mb() + 8 * res["params"] / 2**20
 
     def step():
         opt.zero_grad(set_to_none=True)
@@ -414,6 +447,7 @@ def table(config, cfg, rows, ref):
         "RSS ratio",
         "first - step s",
         "ActNorm init s",
+        "step memory MB",
     )
     out = []
     for name, res in rows:
@@ -449,6 +483,10 @@ def table(config, cfg, rows, ref):
         # first allocations), and the data-dependent ActNorm pass before it.
         cells.append(f"{res['first_step_s'] - _med(step):.1f}")
         cells.append(f"{res['init_s']:.1f}" if "init_s" in res else "")
+        if "state_rss_mb" in res:  # peak RSS above weights + optimizer state
+            cells.append(f"{res['rss_peak_mb'] - res['state_rss_mb']:,.0f}")
+        else:
+            cells.append("")
         out.append(tuple(cells))
     widths = [max(len(str(r[i])) for r in out + [head]) for i in range(len(head))]
     fmt = "| " + " | ".join("{:<%d}" % n for n in widths) + " |"

@@ -47,6 +47,9 @@ def test_ours_only_path_prints_a_row_with_every_column():
     assert float(first) > 0 and float(lp.replace(",", "")) > 0
     assert step.endswith("]") and float(rss.replace(",", "")) > 100
     assert float(gflops) >= 0
+    overhead, init, step_memory = cells[-3:]
+    assert float(overhead) <= float(first) and float(init) > 0
+    assert float(step_memory.replace(",", "")) >= 0  # peak >= RSS at its start
     assert "| normflows" not in out and "ratio [spread]" in out
 
 

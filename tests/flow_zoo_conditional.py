@@ -58,6 +58,24 @@ CASES = [
         conditional=True,
         has_act_norm=True,
     ),
+    # Stacked steps with reversible gradients (issue #16): the context's
+    # gradient flows through the custom gradient; the networks in bfloat16.
+    FlowCase(
+        "glow_stacked_super_resolution_mixed",
+        lambda: flows.glow(
+            (8, 8, 1),
+            num_levels=2,
+            num_steps=2,
+            hidden_units=8,
+            context_shape=(4, 4, 1),
+            stacked_steps=True,
+            dtype_policy="mixed_bfloat16",
+            seed=1,
+        ),
+        _digits_and_low_res,
+        conditional=True,
+        has_act_norm=True,
+    ),
     FlowCase(
         "realnvp_class_conditional",
         lambda: flows.realnvp(

@@ -1,5 +1,7 @@
 """GlowSteps: K Glow steps as one loop over stacked weights, reversible gradients."""
 
+import gc
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -44,30 +46,28 @@ def _step_values(step, lu):
     return out
 
 
-def _pair(lu=True, additive=False, dtype=tf.float32, reversible=True, seed=10):
+def _pair(
+    lu=True,
+    additive=False,
+    dtype=tf.float32,
+    reversible=True,
+    seed=10,
+    context_shape=None,
+    dtype_policy=None,
+):
     """K perturbed `GlowStep`s and a `GlowSteps` holding copies of their weights."""
-    steps = [
-        fb.GlowStep(
-            C,
-            hidden_units=WIDTH,
-            lu_decomposition=lu,
-            additive=additive,
-            seed=seed + 2 * k,
-            dtype=dtype,
-            name=f"ref_{k}",
-        )
-        for k in range(K)
-    ]
-    stacked = fb.GlowSteps(
-        C,
-        K,
+    common = dict(
         hidden_units=WIDTH,
         lu_decomposition=lu,
         additive=additive,
-        reversible=reversible,
-        seed=seed,
+        context_shape=context_shape,
         dtype=dtype,
+        dtype_policy=dtype_policy,
     )
+    steps = [
+        fb.GlowStep(C, seed=seed + 2 * k, name=f"ref_{k}", **common) for k in range(K)
+    ]
+    stacked = fb.GlowSteps(C, K, reversible=reversible, seed=seed, **common)
     rng = np.random.RandomState(0)
     weights = stacked.stacked_weights
     for k, step in enumerate(steps):
@@ -139,17 +139,30 @@ def test_extra_batch_dims_and_trainable_variables():
     assert all(v.shape[0] == K for v in stacked.trainable_variables)
 
 
-def _grads(stacked, x, direction, weight):
+def _grads(stacked, x, direction, weight, context=None):
+    """d loss / d [x, (context,) *weights]; the context is bound under the tape."""
+    sources = [x] + ([] if context is None else [context])
     with tf.GradientTape() as tape:
-        tape.watch(x)
+        tape.watch(sources)
+        bij = stacked if context is None else stacked.with_context(context)
         if direction == "inverse":
-            out = stacked.inverse(x)
-            ldj = stacked.inverse_log_det_jacobian(x, event_ndims=3)
+            out = bij.inverse(x)
+            ldj = bij.inverse_log_det_jacobian(x, event_ndims=3)
         else:
-            out = stacked.forward(x)
-            ldj = stacked.forward_log_det_jacobian(x, event_ndims=3)
+            out = bij.forward(x)
+            ldj = bij.forward_log_det_jacobian(x, event_ndims=3)
         loss = tf.reduce_sum(weight * out) + tf.reduce_sum(ldj * [1.0, -2.0, 0.5])
-    return tape.gradient(loss, [x] + list(stacked.trainable_variables))
+    return tape.gradient(loss, sources + list(stacked.trainable_variables))
+
+
+def _assert_close_relative(got, want, rtol):
+    """Each gradient within `rtol` of the largest entry of its reference."""
+    assert len(got) == len(want)
+    for i, (a, b) in enumerate(zip(got, want, strict=True)):
+        scale = float(tf.reduce_max(tf.abs(b)))
+        assert scale > 0.0, i  # every source gets a gradient
+        err = float(tf.reduce_max(tf.abs(a - b)))
+        assert err <= rtol * scale, (i, err, scale)
 
 
 @pytest.mark.parametrize(
@@ -168,11 +181,7 @@ def test_reversible_gradients_equal_plain_autodiff(
     stacked._reversible = False  # the same weights, plain autodiff of the loop
     plain = _grads(stacked, tf.identity(x), direction, tf.cast(weight, dtype))
     assert len(rev) == len(plain) == 1 + len(stacked.trainable_variables)
-    for i, (a, b) in enumerate(zip(rev, plain, strict=True)):
-        scale = float(tf.reduce_max(tf.abs(b)))
-        assert scale > 0.0, i  # every weight gets a gradient
-        err = float(tf.reduce_max(tf.abs(a - b)))
-        assert err <= rtol * scale, (i, err, scale)
+    _assert_close_relative(rev, plain, rtol)
 
 
 def test_reversible_gradient_under_xla_with_unknown_batch():
@@ -227,9 +236,269 @@ def test_stacked_glow_equals_glow_after_act_norm_init(digits):
     )
 
 
-def test_stacked_glow_rejects_a_context():
-    with pytest.raises(ValueError, match="stacked_steps=True.*context_size=10"):
-        flows.glow((8, 8, 1), stacked_steps=True, context_size=10)
+# -- conditional GlowSteps ----------------------------------------------------
+CONTEXTS = [(3,), (8, 8, 1), (2, 2, 3)]
+CONTEXT_IDS = ["vector", "image_pooled", "image_repeated"]
+
+
+def _context(shape, seed, batch=3):
+    return tf.random.stateless_normal([batch, *shape], seed=[seed, 7])
+
+
+@pytest.mark.parametrize("context_shape", CONTEXTS, ids=CONTEXT_IDS)
+def test_conditional_glow_steps_match_k_conditional_glow_steps(context_shape):
+    # Same initial weights as K GlowStep(context_shape=...)s: the first
+    # kernel has C_a + C_c input channels.
+    fresh = fb.GlowSteps(C, K, hidden_units=WIDTH, context_shape=context_shape, seed=4)
+    assert fresh.conditional and fresh.context_shape == context_shape
+    for k in range(K):
+        ref = fb.GlowStep(
+            C, hidden_units=WIDTH, context_shape=context_shape, seed=4 + 2 * k
+        )
+        for name, w in _step_values(ref, True).items():
+            np.testing.assert_array_equal(
+                fresh.stacked_weights[name].numpy()[k], w.numpy(), err_msg=name
+            )
+    assert fresh.stacked_weights["kernel_1"].shape[-2] == C // 2 + context_shape[-1]
+    steps, stacked = _pair(context_shape=context_shape)
+    c = _context(context_shape, 1)
+    x = tf.random.stateless_normal([3, 4, 4, C], seed=[1, 2])
+    z_ref, ildj_ref = _chain_inverse([s.with_context(c) for s in steps], x)
+    bound = stacked.with_context(c)
+    z = bound.inverse(tf.identity(x))
+    ildj = bound.inverse_log_det_jacobian(tf.identity(x), event_ndims=3)
+    np.testing.assert_allclose(z, z_ref, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(ildj, ildj_ref, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(bound.forward(tf.identity(z)), x, atol=1e-5)
+    # The context matters (the perturbed networks see it).
+    other = stacked.with_context(c + 1.0).inverse(tf.identity(x))
+    assert float(tf.reduce_max(tf.abs(other - z))) > 1e-3
+    assert stacked.context is None  # binding returned a copy
+
+
+def test_context_batch_broadcasts_as_in_affine_coupling():
+    _, stacked = _pair(context_shape=(3,))
+    x = tf.random.stateless_normal([2, 3, 4, 4, C], seed=[5, 6])
+    c = _context((3,), 2, batch=1)[0]
+    # One context for every row, a row per inner batch member, one per row.
+    z_one = stacked.with_context(c).inverse(tf.identity(x))
+    ldj = stacked.with_context(c).inverse_log_det_jacobian(x, event_ndims=3)
+    assert z_one.shape == x.shape and ldj.shape == (2, 3)
+    z_rows = stacked.with_context(tf.broadcast_to(c, [3, 3])).inverse(tf.identity(x))
+    np.testing.assert_allclose(z_rows, z_one, atol=1e-6)
+    full = tf.broadcast_to(c, [2, 3, 3])
+    np.testing.assert_allclose(
+        stacked.with_context(full).inverse(tf.identity(x)), z_one, atol=1e-6
+    )
+    # A context row per example broadcasts a single image the other way.
+    many = _context((3,), 3, batch=4)
+    z_many = stacked.with_context(many).inverse(tf.identity(x[0, 0]))
+    assert z_many.shape == (4, 4, 4, C)
+    with pytest.raises(ValueError, match=r"GlowSteps.*`context`.*broadcast.*`y`"):
+        stacked.with_context(many).inverse(tf.identity(x))
+    with pytest.raises(ValueError, match=r"GlowSteps.*with_context"):
+        stacked.inverse(tf.identity(x))
+    with pytest.raises(ValueError, match=r"GlowSteps.*`context`.*\[\.\.\., 3\]"):
+        stacked.with_context(tf.zeros([2, 4]))
+    with pytest.raises(ValueError, match=r"GlowSteps.*unconditional"):
+        fb.GlowSteps(C, K, hidden_units=WIDTH).with_context(c)
+    with pytest.raises(ValueError, match="context_shape"):
+        fb.GlowSteps(C, K, context_shape=(4, 4))
+
+
+@pytest.mark.parametrize("direction", ["inverse", "forward"])
+@pytest.mark.parametrize("context_shape", CONTEXTS[:2], ids=CONTEXT_IDS[:2])
+def test_reversible_gradients_reach_the_context_as_plain_autodiff(
+    context_shape, direction
+):
+    _, stacked = _pair(context_shape=context_shape)
+    x = tf.random.stateless_normal([3, 4, 4, C], seed=[7, 8])
+    weight = tf.random.stateless_normal([3, 4, 4, C], seed=[9, 9])
+    c = _context(context_shape, 5)
+    rev = _grads(stacked, tf.identity(x), direction, weight, tf.identity(c))
+    stacked._reversible = False
+    plain = _grads(stacked, tf.identity(x), direction, weight, tf.identity(c))
+    assert rev[1].shape == c.shape  # the context's gradient
+    assert len(rev) == 2 + len(stacked.trainable_variables)
+    _assert_close_relative(rev, plain, 1e-5)
+
+
+def test_a_bound_copy_outlives_its_unbound_original():
+    bound = fb.GlowSteps(
+        C, K, hidden_units=WIDTH, context_shape=(3,), seed=0
+    ).with_context(_context((3,), 1, batch=1)[0])
+    gc.collect()
+    # The ActNorm views read the original's weights: still there.
+    assert bound.act_norms[1].shift.shape == (C,)
+    assert len(bound.trainable_variables) == 11
+
+
+# -- mixed precision ------------------------------------------------------------
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision_matches_k_mixed_glow_steps_and_round_trips(policy):
+    steps, stacked = _pair(dtype_policy=policy, context_shape=(3,))
+    assert stacked.dtype_policy == policy
+    assert {v.dtype for v in stacked.trainable_variables} == {tf.float32}
+    c = _context((3,), 1)
+    x = tf.random.stateless_normal([3, 4, 4, C], seed=[1, 2])
+    bound = stacked.with_context(c)
+    z = bound.inverse(tf.identity(x))
+    ildj = bound.inverse_log_det_jacobian(tf.identity(x), event_ndims=3)
+    assert z.dtype == ildj.dtype == tf.float32
+    # The same 16-bit network as K mixed GlowSteps (same casts, same ops).
+    z_ref, ildj_ref = _chain_inverse([s.with_context(c) for s in steps], x)
+    np.testing.assert_allclose(z, z_ref, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(ildj, ildj_ref, rtol=1e-5, atol=1e-4)
+    # Exact round trip: both directions run the network on the same h_a.
+    np.testing.assert_allclose(bound.forward(tf.identity(z)), x, atol=2e-5)
+    np.testing.assert_allclose(
+        bound.forward_log_det_jacobian(tf.identity(z), event_ndims=3),
+        -ildj,
+        rtol=1e-5,
+        atol=1e-4,
+    )
+    # The networks do compute in 16 bits: the float32 network on the same
+    # weights differs, by about the 16-bit rounding.
+    _, full = _pair(context_shape=(3,))
+    z_full = full.with_context(c).inverse(tf.identity(x))
+    diff = float(tf.reduce_max(tf.abs(z_full - z)))
+    assert 1e-6 < diff < 0.1, diff
+
+
+# Reversible and plain gradients run the same 16-bit network on the same
+# weights, but not the same numbers: the reversible one on inputs rebuilt from
+# the outputs (float32 rounding, ~1e-7 relative, can cross a 16-bit rounding
+# boundary) and through its own backward ops, whose 16-bit reductions may be
+# ordered differently (measured: with K=1 and h_a bit-identical, the first
+# kernel's float16 gradient still differed by 1.7e-4 of its largest entry).
+# Measured at this test's shapes: max |rev - plain| / max |plain| <= 6e-7 for
+# both policies and directions; the 16-bit compute's own error, the plain
+# mixed gradient against the float32 network on the same weights, is
+# 0.12-0.23 (bfloat16) and 1.2e-3-0.23 (float16). The tolerances sit between
+# the two: far above the measured differences (at K=6, C=8, width 32, batch
+# 16 x 8x8 they grow to 0.3-1.2% per weight), far below a missing or wrong
+# vjp term (an O(1) error).
+_MIXED_RTOL = {"mixed_bfloat16": 1e-2, "mixed_float16": 2e-3}
+
+
+@pytest.mark.parametrize("direction", ["inverse", "forward"])
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision_reversible_gradients_equal_plain_autodiff(policy, direction):
+    _, stacked = _pair(dtype_policy=policy, context_shape=(3,))
+    x = tf.random.stateless_normal([3, 4, 4, C], seed=[7, 8])
+    weight = tf.random.stateless_normal([3, 4, 4, C], seed=[9, 9])
+    c = _context((3,), 5)
+    rev = _grads(stacked, tf.identity(x), direction, weight, tf.identity(c))
+    assert all(g.dtype == tf.float32 for g in rev)
+    stacked._reversible = False
+    plain = _grads(stacked, tf.identity(x), direction, weight, tf.identity(c))
+    _assert_close_relative(rev, plain, _MIXED_RTOL[policy])
+
+
+def test_bad_policies_are_errors():
+    with pytest.raises(ValueError, match=r"GlowSteps.*`dtype_policy`.*'float16'"):
+        fb.GlowSteps(C, K, dtype_policy="float16")
+    with pytest.raises(ValueError, match=r"GlowSteps.*`dtype`.*float64"):
+        fb.GlowSteps(C, K, dtype=tf.float64, dtype_policy="mixed_bfloat16")
+
+
+# -- flows.glow -------------------------------------------------------------------
+def _perturb_last_layers_alike(ref, new, seed=0):
+    """Moves the zero-initialized last coupling layers off zero, alike in both.
+
+    `ref`, `new`: the `MultiScale`s of an unstacked and a stacked Glow.
+    """
+    rng = np.random.RandomState(seed)
+    for lv_ref, lv_new in zip(ref.levels, new.levels, strict=True):
+        weights = lv_new.steps[0].stacked_weights
+        for k, step in enumerate(lv_ref.steps):
+            last = step.coupling.network.layers[-1]
+            for name, w in (("kernel_3", last.conv.kernel), ("bias_3", last.conv.bias)):
+                w.assign(0.05 * rng.normal(size=w.shape))
+                target = weights[name]
+                target.assign(tf.tensor_scatter_nd_update(target, [[k]], [w.value]))
+
+
+@pytest.mark.parametrize(
+    "context",
+    [dict(context_size=3), dict(context_shape=(4, 4, 1))],
+    ids=["class", "image"],
+)
+def test_stacked_conditional_glow_equals_unstacked(digits, context):
+    kw = dict(num_levels=2, num_steps=2, hidden_units=8, seed=3, **context)
+    ref = flows.glow((8, 8, 1), stacked_steps=False, **kw)
+    new = flows.glow((8, 8, 1), stacked_steps=True, **kw)
+    assert isinstance(new.bijectors[0].levels[0].steps[0], fb.GlowSteps)
+    x = digits[:8]
+    if "context_size" in context:
+        c = tf.one_hot(np.arange(8) % 3, 3)
+    else:
+        c = tf.image.resize(x, [4, 4], "area")
+    flows.initialize_act_norms(ref, digits[:32], context=_repeat_rows(c, 4))
+    flows.initialize_act_norms(new, digits[:32], context=_repeat_rows(c, 4))
+    _perturb_last_layers_alike(ref.bijectors[0], new.bijectors[0])
+    lp_ref = ref.log_prob(tf.identity(x), context=c)
+    lp_new = new.log_prob(tf.identity(x), context=c)
+    np.testing.assert_allclose(lp_new, lp_ref, rtol=1e-5)
+    other = new.log_prob(tf.identity(x), context=tf.reverse(c, [0]))
+    assert float(tf.reduce_max(tf.abs(other - lp_new))) > 1e-3  # it conditions
+
+
+def _repeat_rows(c, times):
+    return tf.concat([c] * times, axis=0)
+
+
+def test_mixed_precision_stacked_glow_is_close_to_unstacked(digits):
+    kw = dict(num_levels=2, num_steps=2, hidden_units=8, seed=3)
+    ref = flows.glow(
+        (8, 8, 1), stacked_steps=False, dtype_policy="mixed_bfloat16", **kw
+    )
+    new = flows.glow((8, 8, 1), stacked_steps=True, dtype_policy="mixed_bfloat16", **kw)
+    assert new.bijector.levels[0].steps[0].dtype_policy == "mixed_bfloat16"
+    flows.initialize_act_norms(ref, digits)
+    flows.initialize_act_norms(new, digits)
+    _perturb_last_layers_alike(ref.bijector, new.bijector)
+    x = digits[:8]
+    np.testing.assert_allclose(
+        new.log_prob(tf.identity(x)), ref.log_prob(tf.identity(x)), rtol=1e-5
+    )
+
+
+def test_stacking_is_the_default_from_eight_steps():
+    from tfp_flows.flows.glow import STACKED_FROM_STEPS
+
+    assert STACKED_FROM_STEPS == 8
+    kw = dict(num_levels=1, hidden_units=4)
+    deep = flows.glow((4, 4, 1), num_steps=8, **kw)
+    shallow = flows.glow((4, 4, 1), num_steps=7, **kw)
+    assert [type(s) for s in deep.bijector.levels[0].steps] == [fb.GlowSteps]
+    assert all(isinstance(s, fb.GlowStep) for s in shallow.bijector.levels[0].steps)
+    assert len(shallow.bijector.levels[0].steps) == 7
+    forced = flows.glow((4, 4, 1), num_steps=8, stacked_steps=False, **kw)
+    assert len(forced.bijector.levels[0].steps) == 8
+    cond = flows.glow((4, 4, 1), num_steps=8, context_size=2, **kw)
+    assert isinstance(cond.bijectors[0].levels[0].steps[0], fb.GlowSteps)
+    with pytest.raises(ValueError, match=r"glow.*`stacked_steps`.*'yes'"):
+        flows.glow((4, 4, 1), stacked_steps="yes")
+
+
+def test_a_spec_without_stacked_steps_rebuilds_unstacked():
+    import json
+
+    from tfp_flows.internal.specs import build_from_spec
+    from tfp_flows.internal.specs import spec_of
+
+    flow = flows.glow((4, 4, 1), num_levels=1, num_steps=8, hidden_units=4)
+    spec = json.loads(spec_of(flow))
+    assert "stacked_steps" in spec["arguments"]  # new specs record it
+    assert isinstance(build_from_spec(spec).bijector.levels[0].steps[0], fb.GlowSteps)
+    # A spec saved before the default changed holds no `stacked_steps`.
+    del spec["arguments"]["stacked_steps"]
+    old = build_from_spec(spec)
+    assert [type(s) for s in old.bijector.levels[0].steps] == [fb.GlowStep] * 8
+    spec["arguments"]["stacked_steps"] = True
+    steps = build_from_spec(spec).bijector.levels[0].steps
+    assert [type(s) for s in steps] == [fb.GlowSteps]
 
 
 def test_bad_arguments_name_the_argument():

@@ -377,6 +377,7 @@ EXPECTED_ZOO = {
     "coupling_flow_conditional",
     "planar_flow_amortized",
     "glow_stacked_reversible",
+    "glow_stacked_super_resolution_mixed",
     "wavenet",
     "wavenet_global_conditional",
     "maf_sigmoidal",

@@ -24,6 +24,7 @@ is how it runs:
 from __future__ import annotations
 
 import weakref
+from collections.abc import Sequence
 
 import numpy as np
 import scipy.linalg
@@ -31,14 +32,18 @@ import tensorflow as tf
 
 from tfp_flows.bijectors.act_norm import ActNorm
 from tfp_flows.bijectors.act_norm import _assign_on_every_replica
+from tfp_flows.bijectors.base import ContextBijector
 from tfp_flows.bijectors.base import FusedBijector
 from tfp_flows.bijectors.invertible_1x1_conv import _unit_triangular_inverse
 from tfp_flows.bijectors.invertible_1x1_conv import lu_factors
 from tfp_flows.bijectors.invertible_1x1_conv import random_rotation
 from tfp_flows.internal import checks
+from tfp_flows.internal.conditioning import check_context
+from tfp_flows.internal.conditioning import context_features
 from tfp_flows.internal.keras import WeightStore
 from tfp_flows.internal.keras import keras
 from tfp_flows.internal.types import DTypeLike
+from tfp_flows.nn.coupling_nets import check_network_policy
 
 __all__ = ["GlowSteps"]
 
@@ -46,7 +51,7 @@ __all__ = ["GlowSteps"]
 _AN_SHIFT, _AN_LOG_SCALE, _W, _W_INV, _K1, _B1, _K2, _B2, _K3, _B3 = range(10)
 
 
-class GlowSteps(FusedBijector):
+class GlowSteps(ContextBijector):
     """K Glow steps (ActNorm, 1x1 conv, affine coupling) run as one loop.
 
     In the data-to-latent direction (`inverse`, used by `log_prob`) step
@@ -77,6 +82,26 @@ class GlowSteps(FusedBijector):
     initializes step `k` from the output of steps `0..k-1` (as for K
     `GlowStep`s) and `is_initialized` can be read per step.
 
+    **Conditional** (`context_shape=(C_c,)` or `(H', W', C_c)`): every
+    coupling network sees `concat(h_a, c)` as `GlowStep(...,
+    context_shape=...)`'s does (`NN_k(h_a, c)`; a vector context broadcast
+    over H and W, an image context brought to H x W by
+    `tfp_flows.internal.conditioning.context_features`, computed once per
+    call for all K steps); bind it with `with_context(c)` (or the flow's
+    `condition(c)`). With `reversible=True` the gradient with respect to the
+    context (e.g. to an encoder that produces it) is accumulated over the K
+    steps inside the custom gradient.
+
+    **Mixed precision** (`dtype_policy='mixed_bfloat16'` or
+    `'mixed_float16'`): only the coupling networks compute in 16 bits (the
+    input `concat(h_a, c)` and the weights, the last kernel after folding
+    its output scale, are cast to the compute dtype, as
+    `tfp_flows.nn.apply_coupling_net` does; the output is cast back to
+    float32); ActNorm, the 1x1 convolutions and every log-det stay float32.
+    The round trip stays exact up to float32 rounding: the network's output
+    depends only on `h_a` (and `c`), which the coupling passes through
+    unchanged, so both directions evaluate it on the same numbers.
+
     #### Examples
 
     >>> steps = GlowSteps(4, 3, hidden_units=8, seed=0)
@@ -105,8 +130,10 @@ class GlowSteps(FusedBijector):
         lu_decomposition: bool = True,
         additive: bool = False,
         reversible: bool = True,
+        context_shape: Sequence[int] | None = None,
         seed: int | None = None,
         dtype: DTypeLike = tf.float32,
+        dtype_policy: str | None = None,
         validate_args: bool = False,
         name: str | None = None,
     ):
@@ -120,17 +147,24 @@ class GlowSteps(FusedBijector):
           additive: additive (NICE) instead of affine couplings.
           reversible: compute gradients by rebuilding each step's input from
             its output (memory independent of K) instead of storing it.
+          context_shape: None (unconditional), `(C_c,)` for a vector context
+            or `(H', W', C_c)` for an image context of every coupling
+            network (as `GlowStep`'s `context_shape`).
           seed: integer seed; step `k` is initialized as `GlowStep(...,
             seed=seed + 2 * k)` is (its 1x1 conv from `seed + 2k`, its
             coupling network from `seed + 2k + 1`). None: random.
           dtype: weight dtype.
+          dtype_policy: None, or `'mixed_bfloat16'` / `'mixed_float16'`: the
+            coupling networks compute in that 16-bit dtype over float32
+            weights (needs `dtype=float32`); see the class docstring.
           validate_args: NaN/inf inputs raise; the 1x1 convolutions are
             checked for singularity.
           name: name.
 
         Raises:
           ValueError: for `num_channels < 2`, a non-positive `num_steps` or
-            `hidden_units`, a bad `seed`, or a non-floating `dtype`.
+            `hidden_units`, a bad `seed`, `context_shape` or
+            `dtype_policy`, or a non-floating `dtype`.
         """
         parameters = dict(locals())
         owner = "GlowSteps"
@@ -139,6 +173,7 @@ class GlowSteps(FusedBijector):
         width = checks.check_positive_int(hidden_units, "hidden_units", owner)
         seed = checks.check_seed(seed, owner, allow_none=True)
         dtype = checks.check_dtype_arg(dtype, owner)
+        policy = check_network_policy(dtype_policy, dtype, owner)
         with tf.name_scope(name or "glow_steps") as name:
             self._c = c
             self._k = k
@@ -147,6 +182,8 @@ class GlowSteps(FusedBijector):
             self._additive = bool(additive)
             self._reversible = bool(reversible)
             self._dtype_weights = tf.as_dtype(dtype)
+            self._dtype_policy = None if dtype_policy is None else policy
+            self._compute_dtype = tf.as_dtype(keras.DTypePolicy(policy).compute_dtype)
             self._c_a = c // 2
             self._c_b = c - self._c_a
             super().__init__(
@@ -156,10 +193,12 @@ class GlowSteps(FusedBijector):
                 dtype=None,
                 name=name,
             )
+        self._init_context(context_shape)
+        ctx_c = 0 if self._context_shape is None else self._context_shape[-1]
         base = self.name.rstrip("/") or "glow_steps"
         if seed is None:
             seed = int(np.random.randint(2**30))
-        init = _initial_values(c, k, width, self._lu, self._additive, seed, dtype)
+        init = _initial_values(c, k, width, ctx_c, self._lu, seed, dtype)
         act = WeightStore(name=base + "_act_norm", dtype=dtype)
         self._shift = act.add("shift", [k, c], "zeros")
         self._log_scale = act.add("log_scale", [k, c], "zeros")
@@ -179,7 +218,9 @@ class GlowSteps(FusedBijector):
         out = self._c_b * (1 if self._additive else 2)
         net = WeightStore(name=base + "_coupling", dtype=dtype)
         ca = self._c_a
-        self._k1 = net.add("kernel_1", [k, 3, 3, ca, width], init["kernel_1"])
+        # The context's channels follow h_a's in the first kernel's input
+        # (`concat(h_a, c)`, as in `AffineCoupling`).
+        self._k1 = net.add("kernel_1", [k, 3, 3, ca + ctx_c, width], init["kernel_1"])
         self._b1 = net.add("bias_1", [k, width], "zeros")
         self._k2 = net.add("kernel_2", [k, 1, 1, width, width], init["kernel_2"])
         self._b2 = net.add("bias_2", [k, width], "zeros")
@@ -197,6 +238,15 @@ class GlowSteps(FusedBijector):
             cb = self._c_b
             self._output_order = list(range(0, 2 * cb, 2)) + list(range(1, 2 * cb, 2))
         self._act_norms = tuple(_StepActNorm(self, i) for i in range(k))
+        self._origin: _Origin | None = None
+
+    def _bind_parts(self, context: tf.Tensor) -> None:
+        # The ActNorm views hold their owner weakly; a bound copy keeps the
+        # unbound original (which they read) alive, in an attribute that
+        # `tf.Module` does not traverse (no weight is listed twice).
+        if self._origin is None:
+            self._origin = _Origin(self._act_norms[0]._owner())
+        del context  # read from `self.context` in `_run`
 
     # -- properties ---------------------------------------------------------
     @property
@@ -223,6 +273,11 @@ class GlowSteps(FusedBijector):
     def additive(self) -> bool:
         """Whether the couplings are additive."""
         return self._additive
+
+    @property
+    def dtype_policy(self) -> str | None:
+        """The coupling networks' mixed-precision policy name, or None."""
+        return self._dtype_policy
 
     @property
     def act_norms(self) -> tuple[ActNorm, ...]:
@@ -326,28 +381,43 @@ class GlowSteps(FusedBijector):
         return params, const
 
     # -- one step -------------------------------------------------------------
-    def _net(self, h_a, p):
-        h = tf.nn.conv2d(h_a, p[_K1], 1, "SAME")
-        h = tf.nn.relu(tf.nn.bias_add(h, p[_B1]))
-        h = tf.nn.conv2d(h, p[_K2], 1, "SAME")
-        h = tf.nn.relu(tf.nn.bias_add(h, p[_B2]))
-        return tf.nn.bias_add(tf.nn.conv2d(h, p[_K3], 1, "SAME"), p[_B3])
+    def _net(self, h_a, p, ctx=None):
+        """Step k's coupling network on `concat(h_a, ctx)`, in `h_a`'s dtype.
+
+        Under a mixed policy the input and the weights (the last kernel
+        already folded, in float32) are cast to the compute dtype here,
+        inside the step, so gradients leave in float32 (as `apply_coupling_net`).
+        """
+        x = h_a if ctx is None else tf.concat([h_a, ctx], axis=-1)
+        k1, b1, k2, b2, k3, b3 = (p[j] for j in (_K1, _B1, _K2, _B2, _K3, _B3))
+        compute = self._compute_dtype
+        if compute != x.dtype:
+            x, k1, b1, k2, b2, k3, b3 = (
+                tf.cast(t, compute) for t in (x, k1, b1, k2, b2, k3, b3)
+            )
+        h = tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(x, k1, 1, "SAME"), b1))
+        h = tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(h, k2, 1, "SAME"), b2))
+        out = tf.nn.bias_add(tf.nn.conv2d(h, k3, 1, "SAME"), b3)
+        return tf.cast(out, h_a.dtype)
 
     def _mix(self, h, matrix):
         shape = tf.shape(h)
         y = tf.matmul(tf.reshape(h, [-1, self._c]), matrix, transpose_b=True)
         return tf.reshape(y, shape)
 
-    def _encode_step(self, h, p):
-        """Step k, data -> latent: `(h', coupling log-det [N])`."""
-        h = (h - p[_AN_SHIFT]) * tf.exp(-p[_AN_LOG_SCALE])
-        return self._encode_after_act_norm(h, p)
+    def _encode_step(self, h, p, ctx=None):
+        """Step k, data -> latent: `(h', coupling log-det [N])`.
 
-    def _encode_after_act_norm(self, h, p):
+        `ctx`: the context features `[N, H, W, C_c]` (conditional only).
+        """
+        h = (h - p[_AN_SHIFT]) * tf.exp(-p[_AN_LOG_SCALE])
+        return self._encode_after_act_norm(h, p, ctx)
+
+    def _encode_after_act_norm(self, h, p, ctx=None):
         """Step k's 1x1 conv and coupling, data -> latent."""
         h = self._mix(h, p[_W])
         h_a, h_b = h[..., : self._c_a], h[..., self._c_a :]
-        out = self._net(h_a, p)
+        out = self._net(h_a, p, ctx)
         if self._additive:
             return tf.concat([h_a, h_b + out], -1), tf.zeros_like(h[:, 0, 0, 0])
         shift, logit = out[..., : self._c_b], out[..., self._c_b :] + 2.0
@@ -355,10 +425,10 @@ class GlowSteps(FusedBijector):
         ldj = tf.reduce_sum(tf.math.log_sigmoid(logit), axis=[1, 2, 3])
         return tf.concat([h_a, h_b], -1), ldj
 
-    def _decode_step(self, h, p):
+    def _decode_step(self, h, p, ctx=None):
         """Step k, latent -> data: `(h', coupling log-det [N])`."""
         h_a, h_b = h[..., : self._c_a], h[..., self._c_a :]
-        out = self._net(h_a, p)
+        out = self._net(h_a, p, ctx)
         if self._additive:
             h = tf.concat([h_a, h_b - out], -1)
             ldj = tf.zeros_like(h[:, 0, 0, 0])
@@ -370,27 +440,37 @@ class GlowSteps(FusedBijector):
         return h * tf.exp(p[_AN_LOG_SCALE]) + p[_AN_SHIFT], ldj
 
     # -- the loop ---------------------------------------------------------------
-    def _loop(self, h, params, encode):
-        """All K steps: `(h', sum of the couplings' log-dets [N])`."""
+    def _loop(self, h, params, ctx, encode):
+        """All K steps: `(h', sum of the couplings' log-dets [N])`.
+
+        `ctx`: the context features (the same for every step), or None.
+        """
         num = self._k
         step = self._encode_step if encode else self._decode_step
 
         def body(i, h, ldj):
             k = i if encode else num - 1 - i
-            h, part = step(h, [t[k] for t in params])
+            h, part = step(h, [t[k] for t in params], ctx)
             return h, ldj + part
 
         return _repeat(num, body, (h, tf.zeros_like(h[:, 0, 0, 0])))
 
-    def _reversible_loop(self, h, params, encode):
-        """`_loop` whose gradient rebuilds each step's input from its output."""
+    def _reversible_loop(self, h, params, ctx, encode):
+        """`_loop` whose gradient rebuilds each step's input from its output.
+
+        The context features are an input of the custom gradient: their
+        gradient is the sum over the K steps of each step's vjp.
+        """
         num = self._k
+        n_params = len(params)
         step = self._encode_step if encode else self._decode_step
         undo = self._decode_step if encode else self._encode_step
 
         @tf.custom_gradient
-        def run(x, *flat):
-            y, ldj = self._loop(x, list(flat), encode)
+        def run(x, *inputs):
+            flat = list(inputs[:n_params])
+            c = inputs[n_params] if len(inputs) > n_params else None
+            y, ldj = self._loop(x, flat, c, encode)
 
             def grad(dy, dldj):
                 dy = tf.zeros_like(y) if dy is None else dy
@@ -399,50 +479,61 @@ class GlowSteps(FusedBijector):
                     tf.TensorArray(t.dtype, size=num, element_shape=t.shape[1:])
                     for t in flat
                 ]
+                # Loop state needs a tensor: a scalar stands in without context.
+                d_ctx0 = tf.zeros([], y.dtype) if c is None else tf.zeros_like(c)
 
                 # Backwards over the forward loop's iterations: the input of
                 # iteration i is rebuilt from its output, then iteration i is
                 # recomputed under a tape for its vjp.
-                def body(i, out, d_out, *arrays):
+                def body(i, out, d_out, d_ctx, *arrays):
                     k = num - 1 - i if encode else i
                     p = [t[k] for t in flat]
                     if encode:
-                        inp, grads = self._encode_step_vjp(out, d_out, dldj, p)
+                        inp, grads, g_ctx = self._encode_step_vjp(
+                            out, d_out, dldj, p, c
+                        )
                     else:
-                        inp = tf.stop_gradient(undo(out, p)[0])
+                        inp = tf.stop_gradient(undo(out, p, c)[0])
+                        sources = [inp] + p + ([] if c is None else [c])
                         with tf.GradientTape() as tape:
-                            tape.watch([inp] + p)
-                            again, part = step(inp, p)
+                            tape.watch(sources)
+                            again, part = step(inp, p, c)
                         grads = tape.gradient(
                             [again, part],
-                            [inp] + p,
+                            sources,
                             output_gradients=[d_out, dldj],
                             unconnected_gradients=tf.UnconnectedGradients.ZERO,
                         )
+                        g_ctx = None if c is None else grads.pop()
                     written = [
                         a.write(k, g) for a, g in zip(arrays, grads[1:], strict=True)
                     ]
-                    return (inp, grads[0], *written)
+                    if g_ctx is not None:
+                        d_ctx = d_ctx + g_ctx
+                    return (inp, grads[0], d_ctx, *written)
 
-                result = _repeat(num, body, (y, dy, *arrays))
-                return [result[1]] + [a.stack() for a in result[2:]]
+                result = _repeat(num, body, (y, dy, d_ctx0, *arrays))
+                d_inputs = [result[1]] + [a.stack() for a in result[3:]]
+                return d_inputs + ([] if c is None else [result[2]])
 
             return (y, ldj), grad
 
-        return run(h, *params)
+        return run(h, *params, *([] if ctx is None else [ctx]))
 
-    def _encode_step_vjp(self, out, d_out, dldj, p):
+    def _encode_step_vjp(self, out, d_out, dldj, p, ctx=None):
         """Step k (data -> latent) rebuilt from its output, with its vjp.
 
-        `(inp, [d_inp, *d_p])`. The coupling passes `h_a` through unchanged,
-        so the network's output on `out_a` both rebuilds the step's input and
-        gives the coupling's vjp: one network pass and its backward, instead
-        of the two passes of "rebuild, then recompute under a tape".
+        `(inp, [d_inp, *d_p], d_ctx)` (`d_ctx` None without a context). The
+        coupling passes `h_a` through unchanged, so the network's output on
+        `out_a` both rebuilds the step's input and gives the coupling's vjp:
+        one network pass and its backward, instead of the two passes of
+        "rebuild, then recompute under a tape" (the context, if any, is
+        watched beside `out_a`).
         With `a, b` the halves after the 1x1 conv, `(t, logit) = NN(a)`:
 
             out_b = (b + t) * s,  s = sigmoid(logit),  ldj = sum(log s)
             d_b = d_t = d_out_b * s
-            d_logit = d_out_b * out_b * (1 - s) + d_ldj * (1 - s)
+            d_logit = (d_out_b * out_b + d_ldj) * (1 - s),  1 - s = sigmoid(-logit)
             d_a = d_out_a + NN^T (d_t, d_logit)
             h = W g (per pixel): d_g = W^T d_h,  d_W = sum d_h g^T
             g = (inp - shift) * exp(-log_scale):
@@ -453,9 +544,10 @@ class GlowSteps(FusedBijector):
         out_a, out_b = out[..., :ca], out[..., ca:]
         d_a, d_ob = d_out[..., :ca], d_out[..., ca:]
         net_p = [p[j] for j in (_K1, _B1, _K2, _B2, _K3, _B3)]
+        sources = [out_a] + net_p + ([] if ctx is None else [ctx])
         with tf.GradientTape() as tape:
-            tape.watch([out_a] + net_p)
-            h = self._net(out_a, p)
+            tape.watch(sources)
+            h = self._net(out_a, p, ctx)
         if self._additive:
             b = out_b - h
             d_b = d_ob
@@ -465,14 +557,18 @@ class GlowSteps(FusedBijector):
             s = tf.sigmoid(logit)
             b = out_b * (1.0 + tf.exp(-logit)) - shift
             d_b = d_ob * s
-            d_logit = (d_ob * out_b + dldj[:, None, None, None]) * (1.0 - s)
+            # 1 - s as sigmoid(-logit): `1.0 - s` cancels where s ~ 1, and
+            # its float32 error, cast to 16 bits under a mixed policy, would
+            # flip roundings of the network's backward pass.
+            d_logit = (d_ob * out_b + dldj[:, None, None, None]) * tf.sigmoid(-logit)
             d_h = tf.concat([d_b, d_logit], -1)
         net_grads = tape.gradient(
             h,
-            [out_a] + net_p,
+            sources,
             output_gradients=d_h,
             unconnected_gradients=tf.UnconnectedGradients.ZERO,
         )
+        d_ctx = None if ctx is None else net_grads.pop()
         d_a = d_a + net_grads[0]
         h_conv = tf.concat([out_a, b], -1)
         d_conv = tf.concat([d_a, d_b], -1)
@@ -487,26 +583,73 @@ class GlowSteps(FusedBijector):
         d_shift = -tf.reduce_sum(d_inp, axis=[0, 1, 2])
         d_log_scale = -tf.reduce_sum(d_g * g, axis=[0, 1, 2])
         grads = [d_inp, d_shift, d_log_scale, d_w, tf.zeros_like(p[_W_INV])]
-        return inp, grads + net_grads[1:]
+        return inp, grads + net_grads[1:], d_ctx
 
-    def _run(self, t, encode):
-        checks.check_float_dtype(
-            t, "y" if encode else "x", "GlowSteps", self._dtype_weights
+    def _with_context_batch(self, t, arg_name):
+        """`(t, context)` broadcast to their common batch shape (or `(t, None)`).
+
+        As `AffineCoupling`: a context `[*context_shape]` serves every row,
+        `[..., *context_shape]` broadcasts with `t`'s batch shape.
+        """
+        ctx = self._require_context()
+        if ctx is None:
+            return t, None
+        cr = len(self._context_shape or ())
+        if t.shape.rank is not None:
+            # The package's one context check, now that `t`'s batch is known.
+            check_context(
+                ctx,
+                self._context_shape or (),
+                self._dtype_weights,
+                "GlowSteps",
+                batch_shape=t.shape[:-3],
+                values_name=arg_name,
+                noun="bijector",
+            )
+        if t.shape.rank == 4 and ctx.shape.rank == cr + 1:
+            n_t, n_c = t.shape[0], ctx.shape[0]
+            if n_t is not None and n_t == n_c:
+                return t, ctx  # the common case: one context row per row
+        t_batch = tf.shape(t)[: tf.rank(t) - 3]
+        c_batch = tf.shape(ctx)[: tf.rank(ctx) - cr]
+        batch = tf.broadcast_dynamic_shape(t_batch, c_batch)
+        t = tf.broadcast_to(t, tf.concat([batch, tf.shape(t)[tf.rank(t) - 3 :]], 0))
+        ctx = tf.broadcast_to(
+            ctx, tf.concat([batch, tf.shape(ctx)[tf.rank(ctx) - cr :]], 0)
         )
-        checks.check_event(
-            t, "y" if encode else "x", "GlowSteps", [None, None, self._c]
-        )
+        return t, ctx
+
+    def _flat(self, t, arg_name):
+        """`(t, h, ctx)`: the input, its rows and the context features.
+
+        `t` broadcast with the context's batch, `h` its `[N, H, W, C]` rows,
+        `ctx` the context features `[N, H, W, C_c]` (None if unconditional).
+        """
+        t, ctx = self._with_context_batch(t, arg_name)
         shape = tf.shape(t)
-        batch = shape[:-3]
         h = tf.reshape(t, tf.concat([[-1], shape[-3:]], 0))
         if t.shape.rank is not None:
             h.set_shape([None] + t.shape[-3:].as_list())
+        if ctx is None:
+            return t, h, None
+        cr = len(self._context_shape or ())
+        ctx = tf.reshape(ctx, tf.concat([[-1], tf.shape(ctx)[tf.rank(ctx) - cr :]], 0))
+        # Every step sees the same map: brought to H x W once, not K times.
+        return t, h, context_features(ctx, h, cr)
+
+    def _run(self, t, encode):
+        arg_name = "y" if encode else "x"
+        checks.check_float_dtype(t, arg_name, "GlowSteps", self._dtype_weights)
+        checks.check_event(t, arg_name, "GlowSteps", [None, None, self._c])
+        t, h, ctx = self._flat(t, arg_name)
+        shape = tf.shape(t)
+        batch = shape[:-3]
         params, const = self._params(need_inverse=(not encode) or self._reversible)
         with tf.control_dependencies(self._assertions(params)):
             if self._reversible:
-                h, ldj = self._reversible_loop(h, params, encode)
+                h, ldj = self._reversible_loop(h, params, ctx, encode)
             else:
-                h, ldj = self._loop(h, params, encode)
+                h, ldj = self._loop(h, params, ctx, encode)
         # The ActNorm and 1x1 conv terms depend on the weights only (the
         # couplings' terms, from the loop, already have the direction's sign).
         pixels = tf.cast(shape[-3] * shape[-2], h.dtype)
@@ -541,12 +684,14 @@ class GlowSteps(FusedBijector):
         initializes the view of step k (with the caller's `reduce_fn`) and
         returns its inverse; the step's 1x1 conv and coupling follow.
         """
+        y, h, ctx = self._flat(y, "y")
         shape = tf.shape(y)
-        h = tf.reshape(y, tf.concat([[-1], shape[-3:]], 0))
+        # The 1x1 convs and couplings do not read the ActNorm weights that
+        # `walk` writes, so their parameters are computed once, not per step.
+        params, _ = self._params(need_inverse=False)
         for k, act in enumerate(self._act_norms):
             h = walk(act, h)
-            params, _ = self._params(need_inverse=False)
-            h, _ = self._encode_after_act_norm(h, [t[k] for t in params])
+            h, _ = self._encode_after_act_norm(h, [t[k] for t in params], ctx)
         return tf.reshape(h, shape)
 
 
@@ -633,6 +778,18 @@ class _StepActNorm(ActNorm):
         return tf.zeros_like(x[..., 0, 0, 0]) + total
 
 
+class _Origin:
+    """Holds an unbound `GlowSteps` for its bound copies.
+
+    Not a `tf.Module`, so traversal does not list its weights again.
+    """
+
+    __slots__ = ("bijector",)
+
+    def __init__(self, bijector):
+        self.bijector = bijector
+
+
 def _repeat(num, body, state):
     """`state = body(i, *state)` for `i < num`: a `tf.while_loop`, unrolled under XLA.
 
@@ -656,8 +813,12 @@ def _repeat(num, body, state):
     return tuple(out[1:])
 
 
-def _initial_values(c, k, width, lu, additive, seed, dtype):
-    """Numpy initial values of K steps, as K `GlowStep(seed=seed + 2k)` get them."""
+def _initial_values(c, k, width, ctx_c, lu, seed, dtype):
+    """Numpy initial values of K steps, as K `GlowStep(seed=seed + 2k)` get them.
+
+    `ctx_c`: the context's channels (0: unconditional), which the first
+    kernel's input has after `h_a`'s.
+    """
     np_dtype = tf.as_dtype(dtype).as_numpy_dtype
     out: dict[str, list[np.ndarray]] = {}
     for i in range(k):
@@ -678,10 +839,9 @@ def _initial_values(c, k, width, lu, additive, seed, dtype):
         # initializer (with that seed) for its first two kernels.
         glorot = keras.initializers.GlorotUniform(seed=step_seed + 1)
         out.setdefault("kernel_1", []).append(
-            np.asarray(glorot((3, 3, c // 2, width), dtype=dtype.name))
+            np.asarray(glorot((3, 3, c // 2 + ctx_c, width), dtype=dtype.name))
         )
         out.setdefault("kernel_2", []).append(
             np.asarray(glorot((1, 1, width, width), dtype=dtype.name))
         )
-    del additive
     return {n: np.stack(v).astype(np_dtype) for n, v in out.items()}

@@ -38,7 +38,11 @@ from tfp_flows.internal.types import ShapeLike
 from tfp_flows.internal.types import TensorLike
 from tfp_flows.nn.coupling_nets import check_network_policy
 
-__all__ = ["glow", "realnvp", "sample_with_temperature"]
+__all__ = ["STACKED_FROM_STEPS", "glow", "realnvp", "sample_with_temperature"]
+
+#: `glow(stacked_steps=None)` holds each level's steps as one `GlowSteps`
+#: from this many steps per level on (see `glow`'s `stacked_steps`).
+STACKED_FROM_STEPS = 8
 
 
 def _check_image_shape(
@@ -103,7 +107,9 @@ def _finish(
     )
 
 
-@register_builder("glow")
+# Specs saved before `stacked_steps` defaulted to None did not record it:
+# they are rebuilt with the old default (K `GlowStep`s), their weights' layout.
+@register_builder("glow", legacy_defaults={"stacked_steps": False})
 def glow(
     event_shape: Sequence[int] = (8, 8, 1),
     *,
@@ -115,7 +121,7 @@ def glow(
     learn_top: bool = True,
     context_size: int | None = None,
     context_shape: Sequence[int] | None = None,
-    stacked_steps: bool = False,
+    stacked_steps: bool | None = None,
     reversible: bool = True,
     seed: int = 0,
     dtype: DTypeLike = tf.float32,
@@ -145,15 +151,25 @@ def glow(
         `context_size` / `context_shape`.
       stacked_steps: hold each level's K steps as one `GlowSteps` (stacked
         weights, one `tf.while_loop`, the step body traced once) instead of
-        K `GlowStep`s: the same math and the same initial weights. The time
-        to the first training step no longer grows with K (measured at
-        32x32x3, 3 levels x 8 steps, width 128, batch 16, `jit_compile=False`:
-        17 s instead of 302 s on a loaded 2-core CPU, same step time, 1.06 GB
-        peak memory instead of 1.61 GB); use it for K >= 8 and train with
-        `jit_compile=False` (under XLA the loop is unrolled, as XLA's CPU
-        code for a loop of convolutions is slow). Unconditional Glow and
-        `dtype_policy=None` only. The weights are laid out differently, so a
-        model saved with one setting loads only with the same setting.
+        K `GlowStep`s: the same math and the same initial weights, with or
+        without a context or `dtype_policy`. None (the default): stacked when
+        `num_steps >= STACKED_FROM_STEPS` (8), where it pays, as measured at
+        32x32x3, 3 levels x 8 steps, width 256 (docs/benchmarks.md, "Glow at
+        scale"): one trace per level instead of K (first training step
+        9-52 s instead of 71-273 s without XLA), activation memory flat in K
+        with `reversible` (peak RSS 1.1-1.5 GB instead of 1.7-2.1 GB), and
+        the same or a better training step: 2.6 s both without XLA at batch
+        64 (at batch 16, under load, the spreads overlap), 2.6 s / 1.8 s
+        against 7.0 s / 3.2 s for K `GlowStep`s under XLA at batch 64 / 16
+        (at 3x32x512 the step is about 30% slower than K `GlowStep`s without
+        XLA: the reversible backward's extra pass). Below 8 steps per level
+        the default stays K `GlowStep`s (the layout of earlier versions).
+        Train a stacked flow with `jit_compile=False`: under XLA the loop is
+        unrolled (XLA's CPU code for a loop of convolutions is slow), so
+        compile time grows with K again. The weights are laid out
+        differently, so a model saved with one setting loads only with the
+        same setting (a spec saved before this default, without the
+        argument, rebuilds unstacked, as it was saved).
       reversible: with `stacked_steps`, compute gradients by rebuilding each
         step's input from its output instead of storing it: activation
         memory independent of K, for one more pass of the steps per
@@ -204,19 +220,12 @@ def glow(
     dtype = checks.check_dtype_arg(dtype, owner)
     check_network_policy(dtype_policy, dtype, owner)
     context = _context_shape(context_size, context_shape, owner)
-    if stacked_steps and context is not None:
+    if stacked_steps is None:
+        stacked_steps = num_steps >= STACKED_FROM_STEPS
+    elif not isinstance(stacked_steps, bool):
         raise ValueError(
-            f"{owner}: argument `stacked_steps=True` supports only the "
-            "unconditional Glow; got a context ("
-            f"{'context_size' if context_size is not None else 'context_shape'}="
-            f"{context_size if context_size is not None else context_shape!r}). "
-            "Use `stacked_steps=False` for a conditional Glow."
-        )
-    if stacked_steps and dtype_policy is not None:
-        raise ValueError(
-            f"{owner}: argument `stacked_steps=True` computes in `dtype`; got "
-            f"dtype_policy={dtype_policy!r}. Use `stacked_steps=False` for a "
-            "mixed-precision Glow."
+            f"{owner}: argument `stacked_steps` must be None, True or False; "
+            f"got {stacked_steps!r}."
         )
     levels = []
     channels = c
@@ -233,8 +242,10 @@ def glow(
                     lu_decomposition=lu_decomposition,
                     additive=additive,
                     reversible=reversible,
+                    context_shape=context,
                     seed=seed * 7919 + 100 * i,
                     dtype=dtype,
+                    dtype_policy=dtype_policy,
                     validate_args=validate_args,
                     name=f"{name}_l{i}",
                 )

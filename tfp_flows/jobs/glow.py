@@ -20,6 +20,7 @@ import numpy as np
 
 from tfp_flows import flows
 from tfp_flows.data.preprocess import as_dataset
+from tfp_flows.flows.glow import STACKED_FROM_STEPS
 from tfp_flows.internal.keras import keras
 from tfp_flows.jobs.common import JobOptions
 from tfp_flows.jobs.common import save_curve_png
@@ -49,9 +50,6 @@ FAST = {
     "realnvp": dict(num_levels=2, num_couplings=1, hidden_units=8),
 }
 _STEPS_KEY = {"glow": "num_steps", "realnvp": "num_couplings"}
-#: From this many steps per level the Glow job builds `stacked_steps=True`
-#: (unconditional, float32 compute), trained without XLA.
-STACKED_FROM_STEPS = 8
 
 
 def build_flow(
@@ -80,16 +78,11 @@ def _config(opts: JobOptions, data: ImageSplits) -> dict[str, Any]:
         config["context_size"] = data.num_classes
     if opts.dtype_policy is not None:
         config["dtype_policy"] = opts.dtype_policy
-    if (
-        opts.model == "glow"
-        and config["num_steps"] >= STACKED_FROM_STEPS
-        and not opts.conditional
-        and opts.dtype_policy is None
-    ):
-        # One traced loop per level with reversible gradients: the first
-        # step and the memory stop growing with K (docs/benchmarks.md,
-        # "Glow at scale").
-        config["stacked_steps"] = True
+    if opts.model == "glow":
+        # `flows.glow`'s own rule (stacked from STACKED_FROM_STEPS steps per
+        # level: one traced loop per level, reversible gradients), written
+        # out so that the saved spec holds the layout, not the rule.
+        config["stacked_steps"] = config["num_steps"] >= STACKED_FROM_STEPS
     return config
 
 
@@ -162,7 +155,8 @@ def run(opts: JobOptions) -> dict[str, Any]:
         # bfloat16 convolutions are fast in TensorFlow's oneDNN kernels, not
         # in XLA's (docs/benchmarks.md, "Mixed precision"); the stacked loop
         # is unrolled by XLA, so its compile time would grow with K again.
-        jit_compile=opts.dtype_policy is None and not config.get("stacked_steps"),
+        jit_compile=opts.dtype_policy is None
+        and not config.get("stacked_steps", False),
         callbacks=[ActNormInitializer(init)],
         sample_images=grid_for_tensorboard,
     )

@@ -548,6 +548,19 @@ def main():
     except OSError:  # pragma: no cover
         load = ""
     print(machine_line(load), flush=True)
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((ln for ln in f if ln.startswith("flags")), "").split()
+    except OSError:  # pragma: no cover - not Linux
+        flags = []
+    # TensorFlow turns its oneDNN CPU kernels on by itself only on CPUs with
+    # AVX-512; elsewhere TF_ENABLE_ONEDNN_OPTS=1 does (docs/benchmarks.md).
+    print(
+        f"cpu: avx512f {'yes' if 'avx512f' in flags else 'no'}, avx512_bf16 "
+        f"{'yes' if 'avx512_bf16' in flags else 'no'}; TF_ENABLE_ONEDNN_OPTS="
+        f"{os.environ.get('TF_ENABLE_ONEDNN_OPTS', '(unset)')}",
+        flush=True,
+    )
     if not args.no_reference:
         try:
             import normflows

@@ -368,19 +368,7 @@ class AffineCoupling(ContextBijector):
         ctx = self._require_context()
         if ctx is None:
             return x, None
-        nd, cr = self._event_ndims, len(self._context_shape or ())
-        if x.shape.rank == nd + 1 and ctx.shape.rank == cr + 1:
-            n_x, n_c = x.shape[0], ctx.shape[0]
-            if n_x is not None and n_x == n_c:
-                return x, ctx  # the common case: one context row per row
-        x_batch = tf.shape(x)[: tf.rank(x) - nd]
-        c_batch = tf.shape(ctx)[: tf.rank(ctx) - cr]
-        batch = tf.broadcast_dynamic_shape(x_batch, c_batch)
-        x = tf.broadcast_to(x, tf.concat([batch, tf.shape(x)[tf.rank(x) - nd :]], 0))
-        ctx = tf.broadcast_to(
-            ctx, tf.concat([batch, tf.shape(ctx)[tf.rank(ctx) - cr :]], 0)
-        )
-        return x, ctx
+        return self._broadcast_with_context(x, ctx, self._event_ndims)
 
     def _run_network(self, x_a, ctx=None):
         """Applies the network to `[..., event]` by flattening the batch dims.

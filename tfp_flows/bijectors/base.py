@@ -337,6 +337,28 @@ class ContextBijector(FusedBijector):
         """Binds the parts of a composite bijector in a fresh copy (override)."""
         del context  # nothing to bind in a bijector without parts
 
+    def _broadcast_with_context(
+        self, x: tf.Tensor, ctx: tf.Tensor, event_ndims: int
+    ) -> tuple[tf.Tensor, tf.Tensor]:
+        """`(x, ctx)` broadcast to their common batch shape.
+
+        `x` has `event_ndims` event dimensions, `ctx` those of
+        `context_shape`; a context `[*context_shape]` serves every row.
+        """
+        nd, cr = event_ndims, len(self._context_shape or ())
+        if x.shape.rank == nd + 1 and ctx.shape.rank == cr + 1:
+            n_x, n_c = x.shape[0], ctx.shape[0]
+            if n_x is not None and n_x == n_c:
+                return x, ctx  # the common case: one context row per row
+        x_batch = tf.shape(x)[: tf.rank(x) - nd]
+        c_batch = tf.shape(ctx)[: tf.rank(ctx) - cr]
+        batch = tf.broadcast_dynamic_shape(x_batch, c_batch)
+        x = tf.broadcast_to(x, tf.concat([batch, tf.shape(x)[tf.rank(x) - nd :]], 0))
+        ctx = tf.broadcast_to(
+            ctx, tf.concat([batch, tf.shape(ctx)[tf.rank(ctx) - cr :]], 0)
+        )
+        return x, ctx
+
     def _require_context(self) -> tf.Tensor | None:
         """The bound context; ValueError if conditional and unbound."""
         if self._context_shape is not None and self._context is None:

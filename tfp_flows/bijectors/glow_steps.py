@@ -594,7 +594,6 @@ class GlowSteps(ContextBijector):
         ctx = self._require_context()
         if ctx is None:
             return t, None
-        cr = len(self._context_shape or ())
         if t.shape.rank is not None:
             # The package's one context check, now that `t`'s batch is known.
             check_context(
@@ -606,18 +605,7 @@ class GlowSteps(ContextBijector):
                 values_name=arg_name,
                 noun="bijector",
             )
-        if t.shape.rank == 4 and ctx.shape.rank == cr + 1:
-            n_t, n_c = t.shape[0], ctx.shape[0]
-            if n_t is not None and n_t == n_c:
-                return t, ctx  # the common case: one context row per row
-        t_batch = tf.shape(t)[: tf.rank(t) - 3]
-        c_batch = tf.shape(ctx)[: tf.rank(ctx) - cr]
-        batch = tf.broadcast_dynamic_shape(t_batch, c_batch)
-        t = tf.broadcast_to(t, tf.concat([batch, tf.shape(t)[tf.rank(t) - 3 :]], 0))
-        ctx = tf.broadcast_to(
-            ctx, tf.concat([batch, tf.shape(ctx)[tf.rank(ctx) - cr :]], 0)
-        )
-        return t, ctx
+        return self._broadcast_with_context(t, ctx, 3)
 
     def _flat(self, t, arg_name):
         """`(t, h, ctx)`: the input, its rows and the context features.

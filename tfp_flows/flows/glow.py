@@ -161,8 +161,10 @@ def glow(
         the same or a better training step: 2.6 s both without XLA at batch
         64 (at batch 16, under load, the spreads overlap), 2.6 s / 1.8 s
         against 7.0 s / 3.2 s for K `GlowStep`s under XLA at batch 64 / 16
-        (at 3x32x512 the step is about 30% slower than K `GlowStep`s without
-        XLA: the reversible backward's extra pass). Below 8 steps per level
+        (at 3x32x512 the stacked step was 1.3-1.4x slower than K
+        `GlowStep`s without XLA: the loop and the reversible backward's extra
+        pass; `stacked_steps=False` is the faster step where memory and the
+        first step's trace are no concern). Below 8 steps per level
         the default stays K `GlowStep`s (the layout of earlier versions).
         Train a stacked flow with `jit_compile=False`: under XLA the loop is
         unrolled (XLA's CPU code for a loop of convolutions is slow), so

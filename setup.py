@@ -29,6 +29,7 @@ _EXTRAS = {
     # tensorboard: `tfp-flows train --tensorboard` and its tests.
     "test": [
         "pytest>=8",
+        "pytest-xdist>=3.6",  # `-n auto` in pyproject's addopts
         "nbclient>=0.10",
         "nbformat>=5.10",
         "ipykernel>=6.29",

@@ -96,10 +96,8 @@ def test_fit_evaluate_predict_under_jit_and_true_parameter_count(case):
     assert f"Trainable params: {n_flow:,}" in out.getvalue()
 
 
-@pytest.mark.parametrize("case", CASES)
-def test_keras_file_round_trip_identical_log_prob_and_samples(case, tmp_path):
-    model, _, x, ctx = _trained(case)
-    path = tmp_path / f"{case.name}.keras"
+def _check_keras_file_round_trip(model, x, ctx, path):
+    """`model` saved to a .keras file loads with identical log_prob and samples."""
     model.save(path)
     loaded = load_flow_model(path, expected_builder=model.builder_name)
     assert loaded is not model and loaded.flow is not model.flow
@@ -113,8 +111,10 @@ def test_keras_file_round_trip_identical_log_prob_and_samples(case, tmp_path):
     keras.saving.load_model(path, safe_mode=True)
 
 
+# One trained model per flow for both round trips (a checkpoint resumed, then a
+# .keras file): a model's build and first trace are most of each check's cost.
 @pytest.mark.parametrize("case", CASES)
-def test_checkpoint_resume_reproduces_uninterrupted_training(case, tmp_path):
+def test_checkpoint_resume_and_keras_file_round_trip(case, tmp_path):
     model, _, x, ctx = _trained(case, epochs=1)
     ckpt = tf.train.Checkpoint(model=model, optimizer=model.optimizer)
     path = ckpt.save(str(tmp_path / "ckpt"))
@@ -134,6 +134,7 @@ def test_checkpoint_resume_reproduces_uninterrupted_training(case, tmp_path):
     np.testing.assert_allclose(
         resumed.history["loss"], cont.history["loss"], rtol=1e-5, atol=1e-5
     )
+    _check_keras_file_round_trip(model, x, ctx, tmp_path / f"{case.name}.keras")
 
 
 def _export(root, cases):
@@ -146,7 +147,12 @@ def _export(root, cases):
         np.save(root / f"{case.name}_x.npy", x[:5].numpy())
         if ctx is not None:
             np.save(root / f"{case.name}_ctx.npy", ctx[:5].numpy())
-        refs[case.name] = _lp(
+        # The reference is the model's log_prob as a graph, as the SavedModel
+        # holds it: in bfloat16 (`glow_stacked_super_resolution_mixed`) eager
+        # and graph execution round differently (measured: 2.4e-4 relative,
+        # 3.4e-3 absolute on log_prob around -15, eager vs graph, on a CPU
+        # with AVX512-BF16), while graph and served agree to 1e-5.
+        refs[case.name] = tf.function(_lp)(
             model.flow, x[:5], None if ctx is None else ctx[:5]
         ).numpy()
     return root, refs
@@ -214,9 +220,19 @@ def test_saved_model_serves_in_a_fresh_process_without_tfp_flows(exported):
     _serve_in_fresh_process(*exported)
 
 
+# The slow phase serves every other flow (the default ones are served above), in
+# a few groups of one fresh process each, so that `pytest -n` can spread them.
+_SERVE_GROUPS = 4
+
+
 @pytest.mark.slow
-def test_saved_model_serves_every_flow_in_a_fresh_process_without_tfp_flows(tmp_path):
-    _serve_in_fresh_process(*_export(tmp_path, ZOO))
+@pytest.mark.parametrize("group", range(_SERVE_GROUPS))
+def test_saved_model_serves_every_other_flow_in_a_fresh_process_without_tfp_flows(
+    group, tmp_path
+):
+    cases = [c for c in ZOO if c.name not in DEFAULT][group::_SERVE_GROUPS]
+    assert cases
+    _serve_in_fresh_process(*_export(tmp_path, cases))
 
 
 def test_served_signature_rejects_wrong_shape(exported):

@@ -11,18 +11,22 @@ invertible 1x1 convolution with LU; ActNorm initialized on the first batch),
 `nf.flows.Squeeze`, `nf.flows.Merge`, one `nf.distributions.GlowBase` prior per
 level, in `nf.MultiscaleFlow`; eager PyTorch, as its docs train it. Both use
 Adam (learning rate 1e-4) on the mean negative log-likelihood of the same
-batch of uniform [-0.5, 0.5) images, float32. PyTorch runs with
-`OMP_WAIT_POLICY=PASSIVE` unless the caller set it (its default spin-wait is
-10-100x slower on a machine shared with other jobs; see the comment below).
+batch of uniform [-0.5, 0.5) images, float32. PyTorch keeps its default
+OpenMP spin-wait (its fast setting on an idle machine); `--omp-passive` sets
+`OMP_WAIT_POLICY=PASSIVE`, the fast setting on a machine shared with other
+jobs (see the comment below).
 
 Configurations (`--configs`, comma-separated):
 
     3x32x512-b16   32x32x3, 3 levels x 32 steps, width 512, batch 16 (Glow's CIFAR-10)
+    3x32x512-b64   the same, batch 64 (not in the default list: minutes a row)
     3x8x256-b16    32x32x3, 3 levels x 8 steps, width 256, batch 16
     3x8x256-b64    the same, batch 64
     small-b64      16x16x3, 2 levels x 4 steps, width 64, batch 64 (`--quick`)
     depthK-w128    32x32x3, 3 levels x K steps (K = 8, 16, 32), width 128,
                    batch 16: memory against depth (not in the default list)
+    depthK-w128-b64  the same at batch 64 (there the activations, not the
+                   gradients of the K-sized weights, are most of a step's memory)
     tiny-b8        8x8x3, 1 level x 1 step, width 8, batch 8 (a smoke test only)
 
 Protocol, the same for every row: each library and configuration runs in its
@@ -64,10 +68,12 @@ per-channel Gaussian), the log-determinants and the optimizer are left out
 Extra flow options: `--flow-option KEY=VALUE` (repeatable; VALUE a Python
 literal) adds rows for ours built with `glow(..., KEY=VALUE)`. Without it, the
 options `stacked_steps` and `reversible` are detected in `glow`'s signature
-(`inspect.signature`) and, when present, the rows are run for both builds:
-`stacked_steps=False` and the detected ones set to True (`--default-only`:
-`glow()`'s default build only, whichever it is at the configuration; the
-script prints which).
+(`inspect.signature`) and, when present, the rows are run for the builds
+`stacked_steps=False` and the detected ones set to True, and for `glow()`'s
+default build where it is neither (stacked without reversible gradients, from
+`STACKED_FROM_STEPS` to `REVERSIBLE_FROM_STEPS` steps per level); the script
+prints the default build and marks its row "(default)" (`--default-only`:
+`glow()`'s default build only).
 
 The device is detected and printed: with a GPU, TensorFlow and PyTorch place
 the models there (peak device memory is then printed beside RSS).
@@ -86,15 +92,21 @@ import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-# PyTorch's OpenMP threads spin-wait at every parallel region by default; on a
-# machine shared with other jobs that is 10-100x slower (measured: zuko MAF
-# log_prob 1.0-2.1k rows/s spinning vs 111-130k passive, 2 threads, load 11),
-# so the reference gets OMP_WAIT_POLICY=PASSIVE unless the caller set it.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# PyTorch's OpenMP threads spin-wait between parallel regions by default. On
+# an idle machine that is its fast configuration, and the reference keeps it:
+# passive waiting costs a thread wake-up per operator (measured 2026-12-03,
+# idle, 2 threads: zuko MAF D=8/256 log_prob compiled 606k rows/s spinning,
+# 79k with OMP_WAIT_POLICY=PASSIVE). On a machine shared with other jobs
+# spinning is 10-100x slower instead (zuko 1.0-2.1k rows/s spinning vs
+# 111-130k passive, load 11): pass `--omp-passive` there (or set
+# OMP_WAIT_POLICY yourself; the printed reference line says which ran).
+if "--omp-passive" in sys.argv:
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 CONFIGS = {
     "3x32x512-b16": dict(shape=(32, 32, 3), levels=3, steps=32, width=512, batch=16),
+    "3x32x512-b64": dict(shape=(32, 32, 3), levels=3, steps=32, width=512, batch=64),
     "3x8x256-b16": dict(shape=(32, 32, 3), levels=3, steps=8, width=256, batch=16),
     "3x8x256-b64": dict(shape=(32, 32, 3), levels=3, steps=8, width=256, batch=64),
     "small-b64": dict(shape=(16, 16, 3), levels=2, steps=4, width=64, batch=64),
@@ -102,18 +114,30 @@ CONFIGS = {
     "depth8-w128": dict(shape=(32, 32, 3), levels=3, steps=8, width=128, batch=16),
     "depth16-w128": dict(shape=(32, 32, 3), levels=3, steps=16, width=128, batch=16),
     "depth32-w128": dict(shape=(32, 32, 3), levels=3, steps=32, width=128, batch=16),
+    # ... at batch 64, where the activations outweigh the K-sized gradient
+    "depth8-w128-b64": dict(shape=(32, 32, 3), levels=3, steps=8, width=128, batch=64),
+    "depth16-w128-b64": dict(
+        shape=(32, 32, 3), levels=3, steps=16, width=128, batch=64
+    ),
+    "depth32-w128-b64": dict(
+        shape=(32, 32, 3), levels=3, steps=32, width=128, batch=64
+    ),
     # not in the default list: a seconds-long smoke test of the script itself
     "tiny-b8": dict(shape=(8, 8, 3), levels=1, steps=1, width=8, batch=8),
 }
 DEFAULT_CONFIGS = ["3x32x512-b16", "3x8x256-b16", "3x8x256-b64", "small-b64"]
 DEFAULT_REPS = {
     "3x32x512-b16": 5,
+    "3x32x512-b64": 3,
     "3x8x256-b16": 10,
     "3x8x256-b64": 8,
     "small-b64": 20,
     "depth8-w128": 5,
     "depth16-w128": 5,
     "depth32-w128": 5,
+    "depth8-w128-b64": 5,
+    "depth16-w128-b64": 5,
+    "depth32-w128-b64": 5,
     "tiny-b8": 3,
 }
 DETECTED_OPTIONS = ("stacked_steps", "reversible")
@@ -177,6 +201,37 @@ def glow_options():
 
     params = inspect.signature(glow).parameters
     return [k for k in DETECTED_OPTIONS if k in params]
+
+
+def default_build(cfg):
+    """`glow()`'s default values of the detected options at `cfg`.
+
+    From `tfp_flows.flows.glow`'s rules (`STACKED_FROM_STEPS`,
+    `REVERSIBLE_FROM_STEPS`; a version without the latter made every stacked
+    level reversible).
+    """
+    import importlib
+
+    module = importlib.import_module("tfp_flows.flows.glow")
+    options = glow_options()
+    steps = cfg["steps"]
+    stacked = steps >= getattr(module, "STACKED_FROM_STEPS", 1)
+    reversible = stacked and steps >= getattr(module, "REVERSIBLE_FROM_STEPS", 1)
+    out = {}
+    if "stacked_steps" in options:
+        out["stacked_steps"] = stacked
+    if "reversible" in options:
+        out["reversible"] = reversible if stacked else False
+    return out
+
+
+def build_of(opts, default):
+    """The build `glow(**opts)` makes, as `default_build` writes it."""
+    out = dict(default)
+    out.update({k: v for k, v in opts.items() if k in default})
+    if out.get("stacked_steps") is False and "reversible" in out:
+        out["reversible"] = False  # unstacked: no reversible loop
+    return out
 
 
 # -- workers (one library and configuration per process) -------------------------
@@ -518,6 +573,11 @@ def main():
         help="no rows for detected glow() options (stacked_steps, reversible)",
     )
     parser.add_argument(
+        "--omp-passive",
+        action="store_true",
+        help="OMP_WAIT_POLICY=PASSIVE for torch (machines shared with other jobs)",
+    )
+    parser.add_argument(
         "--worker", choices=["ours", "normflows"], help=argparse.SUPPRESS
     )
     args = parser.parse_args()
@@ -575,34 +635,42 @@ def main():
                 f"reference: normflows {normflows.__version__}, "
                 f"torch {torch.__version__} "
                 f"({dev}, {torch.get_num_threads()} threads, OMP_WAIT_POLICY="
-                f"{os.environ.get('OMP_WAIT_POLICY')}), eager",
+                f"{os.environ.get('OMP_WAIT_POLICY', 'unset: spin')}), eager",
                 flush=True,
             )
         except ImportError as e:
             raise SystemExit(
                 f"reference needs torch and normflows ({e}); or --no-reference"
             ) from e
-    variants = []
     jits = {"both": [True, False], "1": [True], "0": [False]}[args.jit]
     detected = [] if options or args.default_only else glow_options()
-    if options:
-        option_sets = [{}, options]
-    elif detected:
-        # Both builds, named explicitly: since glow() stacks by default from
-        # STACKED_FROM_STEPS steps per level, `{}` alone would not say which.
-        option_sets = [{"stacked_steps": False}, {k: True for k in detected}]
-    else:
-        option_sets = [{}]
     extra = options or detected
-    for opts in option_sets:
-        for jit in jits:
-            tag = ", ".join(f"{k}={v}" for k, v in opts.items())
-            name = f"ours jit={jit}" + (f", {tag}" if tag else "")
-            variants.append((name, jit, opts))
     if not options and not extra and not args.default_only:
         print(f"glow() has none of {DETECTED_OPTIONS}: rows for the default build only")
     for config in configs:
         cfg = CONFIGS[config]
+        default = default_build(cfg) if detected else None
+        if options:
+            option_sets = [{}, options]
+        elif detected:
+            # The builds named explicitly (glow()'s defaults depend on the
+            # steps per level, so `{}` alone would not say which it is):
+            # unstacked, everything detected on, and the default build where
+            # it is neither; the default's row says "(default)".
+            option_sets = [{"stacked_steps": False}, {k: True for k in detected}]
+            if all(build_of(o, default) != default for o in option_sets):
+                option_sets.insert(0, dict(default))
+        else:
+            option_sets = [{}]
+        variants = []
+        for opts in option_sets:
+            for jit in jits:
+                tag = ", ".join(f"{k}={v}" for k, v in opts.items())
+                name = f"ours jit={jit}" + (f", {tag}" if tag else "")
+                is_default = default is not None and build_of(opts, default) == default
+                variants.append(
+                    (name + (" (default)" if is_default else ""), jit, opts)
+                )
         print(
             f"\n### {config}: {cfg['shape'][0]}x{cfg['shape'][1]}x{cfg['shape'][2]}, "
             f"{cfg['levels']} levels x {cfg['steps']} steps, width {cfg['width']}, "
@@ -611,14 +679,9 @@ def main():
             f"(forward {forward_flop_per_image(cfg) / 1e9:.2f})",
             flush=True,
         )
-        if detected:
-            import importlib
-
-            glow_module = importlib.import_module("tfp_flows.flows.glow")
-            limit = getattr(glow_module, "STACKED_FROM_STEPS", None)
-            if limit is not None:
-                default = "stacked" if cfg["steps"] >= limit else "not stacked"
-                print(f"glow()'s default build here: {default}", flush=True)
+        if default is not None:
+            described = ", ".join(f"{k}={v}" for k, v in default.items())
+            print(f"glow()'s default build here: {described}", flush=True)
         rows = []
         ref = None
         if not args.no_reference:

@@ -36,11 +36,16 @@ import time
 import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-# PyTorch's OpenMP threads spin-wait at every parallel region by default; on a
-# machine shared with other jobs that is 10-100x slower (measured: zuko MAF
-# log_prob 1.0-2.1k rows/s spinning vs 111-130k passive, 2 threads, load 11),
-# so the reference gets OMP_WAIT_POLICY=PASSIVE unless the caller set it.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# PyTorch's OpenMP threads spin-wait between parallel regions by default. On
+# an idle machine that is its fast configuration, and the reference keeps it:
+# passive waiting costs a thread wake-up per operator (measured 2026-12-03,
+# idle, 2 threads: zuko MAF D=8/256 log_prob compiled 606k rows/s spinning,
+# 79k with OMP_WAIT_POLICY=PASSIVE). On a machine shared with other jobs
+# spinning is 10-100x slower instead (zuko 1.0-2.1k rows/s spinning vs
+# 111-130k passive, load 11): pass `--omp-passive` there (or set
+# OMP_WAIT_POLICY yourself; the printed reference line says which ran).
+if "--omp-passive" in sys.argv:
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 LAYERS, HIDDEN = 5, (64, 64)
@@ -141,6 +146,11 @@ def main():
     parser.add_argument("--rep-ms", type=float, default=None, help="ms per repetition")
     parser.add_argument("--no-eager", action="store_true", help="no eager zuko rows")
     parser.add_argument(
+        "--omp-passive",
+        action="store_true",
+        help="OMP_WAIT_POLICY=PASSIVE for torch (machines shared with other jobs)",
+    )
+    parser.add_argument(
         "--whole-compile-max-d",
         type=int,
         default=8,
@@ -166,7 +176,7 @@ def main():
     print(
         f"reference: zuko {zuko.__version__}, torch {torch.__version__} ({dev} "
         f"present, CPU tensors used; {torch.get_num_threads()} threads, "
-        f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}), "
+        f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset: spin')}), "
         "torch.compile(dynamic=False) under no_grad",
         flush=True,
     )

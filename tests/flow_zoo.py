@@ -60,6 +60,7 @@ ZOO = [
             num_steps=2,
             hidden_units=8,
             stacked_steps=True,
+            reversible=True,
             seed=1,
         ),
         _digits,

@@ -69,6 +69,7 @@ CASES = [
             hidden_units=8,
             context_shape=(4, 4, 1),
             stacked_steps=True,
+            reversible=True,
             dtype_policy="mixed_bfloat16",
             seed=1,
         ),

@@ -100,3 +100,25 @@ def test_flop_count_matches_the_issue_figure_and_scales_with_depth():
     assert 23e9 < bench.train_flop_per_image(big) < 25e9
     eight = dict(big, steps=8)
     assert bench.forward_flop_per_image(big) == 4 * bench.forward_flop_per_image(eight)
+
+
+def test_default_build_follows_glows_rules_and_is_named():
+    import glow_at_scale as bench
+
+    from tfp_flows.flows.glow import REVERSIBLE_FROM_STEPS
+    from tfp_flows.flows.glow import STACKED_FROM_STEPS
+
+    def cfg(steps):
+        return dict(bench.CONFIGS["small-b64"], steps=steps)
+
+    unstacked = {"stacked_steps": False, "reversible": False}
+    stored = {"stacked_steps": True, "reversible": False}
+    both = {"stacked_steps": True, "reversible": True}
+    assert bench.default_build(cfg(STACKED_FROM_STEPS - 1)) == unstacked
+    assert bench.default_build(cfg(STACKED_FROM_STEPS)) == stored
+    assert bench.default_build(cfg(REVERSIBLE_FROM_STEPS)) == both
+    # The rows' builds: `{"stacked_steps": False}` is the unstacked default.
+    assert bench.build_of({"stacked_steps": False}, unstacked) == unstacked
+    assert bench.build_of({"stacked_steps": False}, stored) == unstacked
+    assert bench.build_of(both, stored) == both
+    assert bench.build_of({}, stored) == stored

@@ -482,6 +482,30 @@ def test_stacking_is_the_default_from_eight_steps():
         flows.glow((4, 4, 1), stacked_steps="yes")
 
 
+def test_reversible_is_the_default_from_sixteen_steps():
+    from tfp_flows.flows.glow import REVERSIBLE_FROM_STEPS
+
+    assert REVERSIBLE_FROM_STEPS == 16
+    kw = dict(num_levels=1, hidden_units=4)
+
+    def level_steps(flow):
+        return flow.bijector.levels[0].steps[0]
+
+    assert level_steps(flows.glow((4, 4, 1), num_steps=16, **kw)).reversible
+    assert not level_steps(flows.glow((4, 4, 1), num_steps=15, **kw)).reversible
+    forced = flows.glow((4, 4, 1), num_steps=8, reversible=True, **kw)
+    assert level_steps(forced).reversible
+    off = flows.glow((4, 4, 1), num_steps=16, reversible=False, **kw)
+    assert not level_steps(off).reversible
+    # Reversible gradients need the stacked loop: never silently dropped.
+    with pytest.raises(
+        ValueError, match=r"glow.*`reversible=True`.*stacked_steps=False.*num_steps=4"
+    ):
+        flows.glow((4, 4, 1), num_steps=4, reversible=True, **kw)
+    with pytest.raises(ValueError, match=r"glow.*`reversible`.*'yes'"):
+        flows.glow((4, 4, 1), num_steps=16, reversible="yes", **kw)
+
+
 def test_a_spec_without_stacked_steps_rebuilds_unstacked():
     import json
 
@@ -516,7 +540,13 @@ def test_fit_keras_file_and_saved_model(digits, tmp_path):
     from tfp_flows.saving import export_saved_model
 
     flow = flows.glow(
-        (8, 8, 1), num_levels=2, num_steps=2, hidden_units=8, seed=1, stacked_steps=True
+        (8, 8, 1),
+        num_levels=2,
+        num_steps=2,
+        hidden_units=8,
+        seed=1,
+        stacked_steps=True,
+        reversible=True,
     )
     model = FlowModel(flow)
     model.initialize_act_norms(digits)
@@ -548,7 +578,7 @@ from tfp_flows.internal.keras import as_tf_variable
 x = data.dequantize(data.load_digits("train")[:64], seed=[0, 0])
 def build():
     return flows.glow((8, 8, 1), num_levels=2, num_steps=2, hidden_units=8, seed=1,
-                      stacked_steps=True)
+                      stacked_steps=True, reversible=True)
 def stats(flow):
     return [np.concatenate([lv.steps[0]._shift.numpy().ravel(),
                             lv.steps[0]._log_scale.numpy().ravel()]).tolist()

@@ -48,7 +48,8 @@ from tfp_flows.nn.coupling_nets import check_network_policy
 __all__ = ["GlowSteps"]
 
 # Order of the per-step parameter tensors passed through the loop.
-_AN_SHIFT, _AN_LOG_SCALE, _W, _W_INV, _K1, _B1, _K2, _B2, _K3, _B3 = range(10)
+_AN_SHIFT, _AN_LOG_SCALE, _W, _W_INV, _K1, _B1, _K2, _B2, _K3, _B3, _LOGS = range(11)
+_NET = (_K1, _B1, _K2, _B2, _K3, _B3, _LOGS)
 
 
 class GlowSteps(ContextBijector):
@@ -355,15 +356,9 @@ class GlowSteps(ContextBijector):
         """The loop's per-step tensors (stacked over K) and the constant log-det."""
         w, w_inv, logdet = self._matrices(need_inverse)
         log_scale = tf.convert_to_tensor(self._log_scale)
-        # conv(x, k) * s + b * s == conv(x, k * s) + b * s: fold the last
-        # layer's output scale s = exp(3 * logs) into its kernel (as
-        # `apply_coupling_net`), and gather [shifts | logits].
-        scale = tf.exp(tf.convert_to_tensor(self._logs) * 3.0)
-        k3 = tf.convert_to_tensor(self._k3) * scale[:, None, None, None, :]
-        b3 = tf.convert_to_tensor(self._b3) * scale
-        if self._output_order is not None:
-            k3 = tf.gather(k3, self._output_order, axis=-1)
-            b3 = tf.gather(b3, self._output_order, axis=-1)
+        # The weights themselves, not K-sized functions of them: the steps
+        # slice row k (a view), so no K-sized copy of a weight is made here
+        # or for its gradient (the last layer is folded per step, `_net`).
         params = [
             tf.convert_to_tensor(self._shift),
             log_scale,
@@ -373,8 +368,9 @@ class GlowSteps(ContextBijector):
             tf.convert_to_tensor(self._b1),
             tf.convert_to_tensor(self._k2),
             tf.convert_to_tensor(self._b2),
-            k3,
-            b3,
+            tf.convert_to_tensor(self._k3),
+            tf.convert_to_tensor(self._b3),
+            tf.convert_to_tensor(self._logs),
         ]
         # Per pixel, data -> latent: log|det W| - sum(log_scale) per step.
         const = tf.reduce_sum(logdet) - tf.reduce_sum(log_scale)
@@ -384,12 +380,23 @@ class GlowSteps(ContextBijector):
     def _net(self, h_a, p, ctx=None):
         """Step k's coupling network on `concat(h_a, ctx)`, in `h_a`'s dtype.
 
-        Under a mixed policy the input and the weights (the last kernel
-        already folded, in float32) are cast to the compute dtype here,
-        inside the step, so gradients leave in float32 (as `apply_coupling_net`).
+        The last layer's output scale is folded into its kernel here, for
+        step k only. Under a mixed policy the input and the weights (the last
+        kernel folded in float32) are cast to the compute dtype here, inside
+        the step, so gradients leave in float32 (as `apply_coupling_net`).
         """
         x = h_a if ctx is None else tf.concat([h_a, ctx], axis=-1)
-        k1, b1, k2, b2, k3, b3 = (p[j] for j in (_K1, _B1, _K2, _B2, _K3, _B3))
+        k1, b1, k2, b2, k3, b3, logs = (p[j] for j in _NET)
+        # conv(x, k) * s + b * s == conv(x, k * s) + b * s: fold the last
+        # layer's output scale s = exp(3 * logs) into its kernel (as
+        # `apply_coupling_net`), and gather [shifts | logits]; per step, in
+        # the weights' dtype.
+        scale = tf.exp(logs * 3.0)
+        k3 = k3 * scale
+        b3 = b3 * scale
+        if self._output_order is not None:
+            k3 = tf.gather(k3, self._output_order, axis=-1)
+            b3 = tf.gather(b3, self._output_order, axis=-1)
         compute = self._compute_dtype
         if compute != x.dtype:
             x, k1, b1, k2, b2, k3, b3 = (
@@ -475,6 +482,10 @@ class GlowSteps(ContextBijector):
             def grad(dy, dldj):
                 dy = tf.zeros_like(y) if dy is None else dy
                 dldj = tf.zeros_like(ldj) if dldj is None else dldj
+                # Step k's gradients are written into row k of one [K, ...]
+                # tensor per parameter, updated in place (the loop holds
+                # the only reference): no list of K pieces to stack into a
+                # second copy at the end.
                 arrays = [
                     tf.TensorArray(t.dtype, size=num, element_shape=t.shape[1:])
                     for t in flat
@@ -543,7 +554,7 @@ class GlowSteps(ContextBijector):
         ca, cb = self._c_a, self._c_b
         out_a, out_b = out[..., :ca], out[..., ca:]
         d_a, d_ob = d_out[..., :ca], d_out[..., ca:]
-        net_p = [p[j] for j in (_K1, _B1, _K2, _B2, _K3, _B3)]
+        net_p = [p[j] for j in _NET]
         sources = [out_a] + net_p + ([] if ctx is None else [ctx])
         with tf.GradientTape() as tape:
             tape.watch(sources)

@@ -38,11 +38,21 @@ from tfp_flows.internal.types import ShapeLike
 from tfp_flows.internal.types import TensorLike
 from tfp_flows.nn.coupling_nets import check_network_policy
 
-__all__ = ["STACKED_FROM_STEPS", "glow", "realnvp", "sample_with_temperature"]
+__all__ = [
+    "REVERSIBLE_FROM_STEPS",
+    "STACKED_FROM_STEPS",
+    "glow",
+    "realnvp",
+    "sample_with_temperature",
+]
 
 #: `glow(stacked_steps=None)` holds each level's steps as one `GlowSteps`
 #: from this many steps per level on (see `glow`'s `stacked_steps`).
 STACKED_FROM_STEPS = 8
+
+#: `glow(reversible=None)` gives a stacked level reversible gradients from
+#: this many steps per level on (see `glow`'s `reversible`).
+REVERSIBLE_FROM_STEPS = 16
 
 
 def _check_image_shape(
@@ -122,7 +132,7 @@ def glow(
     context_size: int | None = None,
     context_shape: Sequence[int] | None = None,
     stacked_steps: bool | None = None,
-    reversible: bool = True,
+    reversible: bool | None = None,
     seed: int = 0,
     dtype: DTypeLike = tf.float32,
     dtype_policy: str | None = None,
@@ -174,9 +184,17 @@ def glow(
         argument, rebuilds unstacked, as it was saved).
       reversible: with `stacked_steps`, compute gradients by rebuilding each
         step's input from its output instead of storing it: activation
-        memory independent of K, for one more pass of the steps per
-        training step (same step time at width 128, about 1.3-1.5x at width
-        256-512).
+        memory independent of K, for one more pass of each step's coupling
+        network per training step. None (the default): reversible when
+        `num_steps >= REVERSIBLE_FROM_STEPS` (16), where it pays, as
+        measured at 32x32x3, 3 levels, width 256, batch 64, without XLA
+        (docs/benchmarks.md, "Glow at scale"): peak step memory 702 MB
+        instead of 1128 MB at 16 steps per level (-38%) and 757 MB instead of
+        2141 MB at 32 (-65%), for a training step 4-8% slower; at 8 steps it
+        saved 5% (594 vs 623 MB) for a step 10% slower, so below 16 the
+        default stores the activations. Pass True where memory binds (a GPU,
+        a large batch). True needs stacked steps (`stacked_steps=True`, or
+        the default from `STACKED_FROM_STEPS` steps).
       seed: integer seed of every initializer (weights are reproducible).
       dtype: weight dtype.
       dtype_policy: None, or `'mixed_bfloat16'` / `'mixed_float16'`: the
@@ -228,6 +246,20 @@ def glow(
         raise ValueError(
             f"{owner}: argument `stacked_steps` must be None, True or False; "
             f"got {stacked_steps!r}."
+        )
+    if reversible is None:
+        reversible = stacked_steps and num_steps >= REVERSIBLE_FROM_STEPS
+    elif not isinstance(reversible, bool):
+        raise ValueError(
+            f"{owner}: argument `reversible` must be None, True or False; "
+            f"got {reversible!r}."
+        )
+    elif reversible and not stacked_steps:
+        raise ValueError(
+            f"{owner}: argument `reversible=True` needs stacked steps "
+            f"(`stacked_steps=True`, the default from {STACKED_FROM_STEPS} steps "
+            f"per level); got stacked_steps={stacked_steps} with "
+            f"num_steps={num_steps}."
         )
     levels = []
     channels = c

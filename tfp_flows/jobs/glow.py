@@ -80,8 +80,9 @@ def _config(opts: JobOptions, data: ImageSplits) -> dict[str, Any]:
         config["dtype_policy"] = opts.dtype_policy
     if opts.model == "glow":
         # `flows.glow`'s own rule (stacked from STACKED_FROM_STEPS steps per
-        # level: one traced loop per level, reversible gradients), written
-        # out so that the saved spec holds the layout, not the rule.
+        # level: one traced loop per level; reversible gradients from
+        # REVERSIBLE_FROM_STEPS, glow's own default), written out so that the
+        # saved spec holds the layout, not the rule.
         config["stacked_steps"] = config["num_steps"] >= STACKED_FROM_STEPS
     return config
 

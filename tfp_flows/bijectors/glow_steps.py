@@ -798,6 +798,14 @@ def _repeat(num, body, state):
     (23.7 s vs 0.55 s), so inside `tf.function(jit_compile=True)` the steps
     are unrolled (compile time then grows with K, as for K `GlowStep`s; the
     reversible gradient still keeps memory flat).
+
+    One iteration at a time (`parallel_iterations=1`): with TensorFlow's
+    default of 10, the executor starts later iterations' work as soon as
+    its inputs exist and holds their tensors meanwhile. Measured (3 levels,
+    width 128, batch 64, the gradient of the mean NLL with reversible
+    gradients): peak memory above the start 267 MB at 8 steps per level and
+    372 MB at 32 with the default, 93 MB and 131 MB with one iteration at a
+    time.
     """
     if checks.in_xla_context():
         for i in range(num):
@@ -808,6 +816,7 @@ def _repeat(num, body, state):
         lambda i, *s: (i + 1, *body(i, *s)),
         (tf.constant(0), *state),
         maximum_iterations=num,
+        parallel_iterations=1,
     )
     return tuple(out[1:])
 

@@ -187,14 +187,16 @@ def glow(
         memory independent of K, for one more pass of each step's coupling
         network per training step. None (the default): reversible when
         `num_steps >= REVERSIBLE_FROM_STEPS` (16), where it pays, as
-        measured at 32x32x3, 3 levels, width 256, batch 64, without XLA
-        (docs/benchmarks.md, "Glow at scale"): peak step memory 702 MB
-        instead of 1128 MB at 16 steps per level (-38%) and 757 MB instead of
-        2141 MB at 32 (-65%), for a training step 4-8% slower; at 8 steps it
-        saved 5% (594 vs 623 MB) for a step 10% slower, so below 16 the
-        default stores the activations. Pass True where memory binds (a GPU,
-        a large batch). True needs stacked steps (`stacked_steps=True`, or
-        the default from `STACKED_FROM_STEPS` steps).
+        measured at 32x32x3, 3 levels, without XLA (docs/benchmarks.md,
+        "Glow at scale"): at 32 steps per level, width 512, batch 16 the
+        training step's own memory was 320 MB against 2.4 GB for stored
+        activations (unstacked), the step 1.15x slower; at 8 steps per
+        level, width 256, it saved 46% / 70% of the step's memory (162 vs
+        299 MB at batch 16, 179 vs 604 MB at batch 64) for a step 1.5% / 11%
+        slower, so below 16 the default stores the activations (the faster
+        step). Pass True where memory binds (a GPU, a large batch). True
+        needs stacked steps (`stacked_steps=True`, or the default from
+        `STACKED_FROM_STEPS` steps).
       seed: integer seed of every initializer (weights are reproducible).
       dtype: weight dtype.
       dtype_policy: None, or `'mixed_bfloat16'` / `'mixed_float16'`: the

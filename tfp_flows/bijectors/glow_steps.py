@@ -44,6 +44,7 @@ from tfp_flows.internal.keras import WeightStore
 from tfp_flows.internal.keras import keras
 from tfp_flows.internal.types import DTypeLike
 from tfp_flows.nn.coupling_nets import check_network_policy
+from tfp_flows.nn.coupling_nets import fold_output_scale
 
 __all__ = ["GlowSteps"]
 
@@ -391,12 +392,7 @@ class GlowSteps(ContextBijector):
         # layer's output scale s = exp(3 * logs) into its kernel (as
         # `apply_coupling_net`), and gather [shifts | logits]; per step, in
         # the weights' dtype.
-        scale = tf.exp(logs * 3.0)
-        k3 = k3 * scale
-        b3 = b3 * scale
-        if self._output_order is not None:
-            k3 = tf.gather(k3, self._output_order, axis=-1)
-            b3 = tf.gather(b3, self._output_order, axis=-1)
+        k3, b3 = fold_output_scale(k3, b3, logs, 3.0, self._output_order)
         compute = self._compute_dtype
         if compute != x.dtype:
             x, k1, b1, k2, b2, k3, b3 = (

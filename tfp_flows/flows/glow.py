@@ -55,6 +55,17 @@ STACKED_FROM_STEPS = 8
 REVERSIBLE_FROM_STEPS = 16
 
 
+def _bool_or_rule(value: bool | None, arg: str, owner: str, rule: bool) -> bool:
+    """`value` if True or False, `rule` if None; anything else raises."""
+    if value is None:
+        return rule
+    if not isinstance(value, bool):
+        raise ValueError(
+            f"{owner}: argument `{arg}` must be None, True or False; got {value!r}."
+        )
+    return value
+
+
 def _check_image_shape(
     event_shape: Sequence[int],
     num_levels: int,
@@ -242,21 +253,17 @@ def glow(
     dtype = checks.check_dtype_arg(dtype, owner)
     check_network_policy(dtype_policy, dtype, owner)
     context = _context_shape(context_size, context_shape, owner)
-    if stacked_steps is None:
-        stacked_steps = num_steps >= STACKED_FROM_STEPS
-    elif not isinstance(stacked_steps, bool):
-        raise ValueError(
-            f"{owner}: argument `stacked_steps` must be None, True or False; "
-            f"got {stacked_steps!r}."
-        )
-    if reversible is None:
-        reversible = stacked_steps and num_steps >= REVERSIBLE_FROM_STEPS
-    elif not isinstance(reversible, bool):
-        raise ValueError(
-            f"{owner}: argument `reversible` must be None, True or False; "
-            f"got {reversible!r}."
-        )
-    elif reversible and not stacked_steps:
+    stacked_steps = _bool_or_rule(
+        stacked_steps, "stacked_steps", owner, num_steps >= STACKED_FROM_STEPS
+    )
+    given = reversible
+    reversible = _bool_or_rule(
+        reversible,
+        "reversible",
+        owner,
+        stacked_steps and num_steps >= REVERSIBLE_FROM_STEPS,
+    )
+    if given is True and not stacked_steps:
         raise ValueError(
             f"{owner}: argument `reversible=True` needs stacked steps "
             f"(`stacked_steps=True`, the default from {STACKED_FROM_STEPS} steps "

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import tensorflow as tf
 
 from tfp_flows.internal.keras import keras
@@ -53,7 +56,15 @@ def _value(weight):
     return tf.convert_to_tensor(getattr(weight, "value", weight))
 
 
-def _folded(kernel, bias, logs, factor, output_order):
+def fold_output_scale(
+    kernel: Any, bias: Any, logs: Any, factor: float, output_order: Sequence[int] | None
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """`(kernel * s, bias * s)` with `s = exp(factor * logs)`, outputs gathered.
+
+    conv(x, k) * s + b * s == conv(x, k * s) + b * s: the last layer's output
+    scale folded into its kernel and bias; `output_order` (output-channel
+    indices, or None) permutes the outputs.
+    """
     scale = tf.exp(_value(logs) * factor)
     kernel = _value(kernel) * scale
     bias = _value(bias) * scale
@@ -106,7 +117,7 @@ class ZeroInitConv2D(keras.layers.Layer):
         pixel. `output_order` (a list of output-channel indices) gathers the
         output channels, so that `conv(x, k')[..., i] == call(x)[..., order[i]]`.
         """
-        return _folded(
+        return fold_output_scale(
             self.conv.kernel,
             self.conv.bias,
             self.logs,
@@ -155,7 +166,7 @@ class ZeroInitDense(keras.layers.Layer):
 
     def folded_kernel_and_bias(self, output_order=None):
         """As `ZeroInitConv2D.folded_kernel_and_bias`, for the Dense kernel."""
-        return _folded(
+        return fold_output_scale(
             self.dense.kernel,
             self.dense.bias,
             self.logs,

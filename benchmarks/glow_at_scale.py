@@ -43,11 +43,18 @@ allocates its state in its first step, the RSS before that step plus the two
 float32 tensors per parameter it allocates); then `log_prob` without gradients (ours:
 `tf.function` with the row's `jit_compile`; normflows: `torch.no_grad()`): one
 warm-up call, N timed calls, each on a fresh tensor (TFP caches bijector
-results by tensor). Ratios are normflows time / our time (> 1: ours faster);
-the rows are unpaired, so the spread is the widest one (lowest reference time
-/ highest ours to highest / lowest) and `_common.verdict` says
-"faster"/"slower" only when the whole spread is on one side of 1, else
-"on par".
+results by tensor). Ratios are normflows time / our time (> 1: ours faster).
+With one round (the default) the rows are unpaired, so the spread is the
+widest one (lowest reference step / highest ours to highest / lowest, over
+single steps). With `--rounds R` (R >= 2) every row's subprocess runs R
+times, the rows taking turns (round 1: normflows, ours..., round 2: the same,
+...), so load that drifts over minutes hits both alike; the ratio is then the
+median of the R per-round ratios of median times (each round's ours against
+the same round's normflows, paired) and the spread their lowest and highest:
+the run-to-run spread, not single steps' jitter. The step column pools every
+round's steps, first step and `log_prob` are medians over rounds, peak RSS
+and step memory the highest round's. `_common.verdict` says "faster"/"slower"
+only when the whole spread is on one side of 1, else "on par".
 
 Parameter counts: both are printed, with normflows' "effective" count beside
 its raw one: its LU 1x1 convolution stores full C x C `L` and `U` matrices of
@@ -80,6 +87,7 @@ the models there (peak device memory is then printed beside RSS).
 
     python benchmarks/glow_at_scale.py [--quick] [--configs small-b64,3x8x256-b16]
         [--no-reference] [--flow-option stacked_steps=True] [--reps N]
+        [--rounds R]
 """
 
 import argparse
@@ -484,6 +492,61 @@ def _spread(ref, ours):
     return ratio, lo, hi, verdict(ratio, lo, hi)
 
 
+def _paired_spread(ref_rounds, our_rounds, key):
+    """Median, lowest and highest per-round ratio of median `key` times.
+
+    Round i of ours is compared with round i of the reference (they ran one
+    after the other), so the spread is the run-to-run one.
+    """
+    import numpy as np
+    from _common import verdict
+
+    ratios = np.asarray(
+        [
+            _med(r[key]) / _med(o[key])
+            for r, o in zip(ref_rounds, our_rounds, strict=True)
+        ]
+    )
+    ratio, lo, hi = float(np.median(ratios)), float(ratios.min()), float(ratios.max())
+    return ratio, lo, hi, verdict(ratio, lo, hi)
+
+
+def merge_rounds(rounds):
+    """One row's result from its rounds' results (see the module docstring).
+
+    `rounds`: the per-round result dicts of one row, in order. Returns a dict
+    with the keys of one round's (steps and `log_prob` calls pooled, first
+    step and ActNorm init the median over rounds, peak RSS the highest, the
+    step memory that of the round with the highest), plus `rounds` (the list)
+    when there is more than one. A failed round makes the row failed.
+    """
+    failed = [r for r in rounds if "error" in r]
+    if failed:
+        return dict(failed[0])
+    if len(rounds) == 1:
+        return dict(rounds[0])
+    out = dict(rounds[0])
+    out["step_s"] = [t for r in rounds for t in r["step_s"]]
+    out["lp_s"] = [t for r in rounds for t in r["lp_s"]]
+    for key in ("first_step_s", "init_s", "lp_first_s", "wall_s"):
+        if key in out:
+            out[key] = _med([r[key] for r in rounds])
+    top = max(rounds, key=lambda r: r["rss_peak_mb"])
+    out["rss_peak_mb"] = top["rss_peak_mb"]
+    if "state_rss_mb" in top:
+        out["state_rss_mb"] = top["state_rss_mb"]
+    if "device_peak_mb" in out:
+        out["device_peak_mb"] = max(r["device_peak_mb"] for r in rounds)
+    out["rounds"] = list(rounds)
+    return out
+
+
+def _ratio(ref, res, key):
+    if "rounds" in ref and "rounds" in res:
+        return _paired_spread(ref["rounds"], res["rounds"], key)
+    return _spread(ref[key], res[key])
+
+
 def table(config, cfg, rows, ref):
     """Markdown rows of one configuration: one per variant, ratios vs `ref`."""
     b = cfg["batch"]
@@ -526,9 +589,9 @@ def table(config, cfg, rows, ref):
             rss,
         ]
         if ref is not None and res is not ref and "error" not in ref:
-            r, lo, hi, word = _spread(ref["step_s"], step)
+            r, lo, hi, word = _ratio(ref, res, "step_s")
             cells.append(f"{r:.2f}x [{lo:.2f}-{hi:.2f}] {word}")
-            r, lo, hi, word = _spread(ref["lp_s"], lp)
+            r, lo, hi, word = _ratio(ref, res, "lp_s")
             cells.append(f"{r:.2f}x [{lo:.2f}-{hi:.2f}] {word}")
             cells.append(f"{ref['first_step_s'] / res['first_step_s']:.2f}x")
             cells.append(f"{res['rss_peak_mb'] / ref['rss_peak_mb']:.2f}")
@@ -557,6 +620,12 @@ def main():
     parser.add_argument("--reps", type=int, default=None, help="timed repetitions")
     parser.add_argument(
         "--no-reference", action="store_true", help="ours only (no torch needed)"
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="run every row R times, taking turns; ratios paired by round",
     )
     parser.add_argument(
         "--jit", choices=["both", "1", "0"], default="both", help="ours' jit_compile"
@@ -591,6 +660,8 @@ def main():
                 f"--configs: unknown {c!r}; expected one of {list(CONFIGS)}"
             )
     options = parse_options(args.flow_option)
+    if args.rounds < 1:
+        raise SystemExit(f"--rounds: expected a positive integer, got {args.rounds}")
 
     if args.worker:
         cfg, reps = CONFIGS[configs[0]], reps_for(configs[0], args)
@@ -682,13 +753,19 @@ def main():
         if default is not None:
             described = ", ".join(f"{k}={v}" for k, v in default.items())
             print(f"glow()'s default build here: {described}", flush=True)
-        rows = []
-        ref = None
-        if not args.no_reference:
-            ref = run_worker("normflows", config, args)
-            rows.append(("normflows (eager)", ref))
-        for name, jit, opts in variants:
-            rows.append((name, run_worker("ours", config, args, jit=jit, options=opts)))
+        jobs = [] if args.no_reference else [("normflows (eager)", None, None)]
+        jobs += variants
+        results = {name: [] for name, _, _ in jobs}
+        for i in range(args.rounds):
+            for name, jit, opts in jobs:
+                kind = "normflows" if jit is None else "ours"
+                results[name].append(
+                    run_worker(kind, config, args, jit=jit, options=opts)
+                )
+            if args.rounds > 1:
+                print(f"  round {i + 1}/{args.rounds} done", flush=True)
+        rows = [(name, merge_rounds(results[name])) for name, _, _ in jobs]
+        ref = None if args.no_reference else rows[0][1]
         print(table(config, cfg, rows, ref), flush=True)
         for name, res in rows:
             if "error" in res:
@@ -711,8 +788,14 @@ def main():
                 )
     print(
         "\nratios: normflows time / our time (> 1: ours faster); RSS ratio ours / "
-        "normflows; spread: unpaired subprocesses, lowest-highest possible ratio; "
-        "'faster'/'slower' only outside 1 over the whole spread, else 'on par'"
+        "normflows; spread: "
+        + (
+            f"{args.rounds} paired rounds, lowest-highest per-round ratio of "
+            "median times; "
+            if args.rounds > 1
+            else "unpaired subprocesses, lowest-highest possible ratio; "
+        )
+        + "'faster'/'slower' only outside 1 over the whole spread, else 'on par'"
     )
 
 

@@ -122,3 +122,30 @@ def test_default_build_follows_glows_rules_and_is_named():
     assert bench.build_of({"stacked_steps": False}, stored) == unstacked
     assert bench.build_of(both, stored) == both
     assert bench.build_of({}, stored) == stored
+
+
+def test_rounds_are_paired_and_merged():
+    """`--rounds`: ratios pair round i with round i; rows pool their rounds."""
+    import glow_at_scale as g
+
+    def res(steps, rss, state=100.0):
+        return {
+            "step_s": steps,
+            "lp_s": [s / 2 for s in steps],
+            "first_step_s": steps[0] * 10,
+            "rss_peak_mb": rss,
+            "state_rss_mb": state,
+        }
+
+    # normflows drifts 2x between rounds; ours is 1.5x faster in each round.
+    ref = g.merge_rounds([res([3.0, 3.0, 3.3], 500), res([6.0, 6.6, 6.0], 520)])
+    ours = g.merge_rounds([res([2.0, 2.0, 2.2], 300, 90), res([4.0, 4.4, 4.0], 280)])
+    assert len(ours["step_s"]) == 6 and ours["rss_peak_mb"] == 300
+    assert ours["state_rss_mb"] == 90  # the step memory of the highest round
+    ratio, lo, hi, word = g._ratio(ref, ours, "step_s")
+    assert abs(ratio - 1.5) < 1e-9 and abs(lo - 1.5) < 1e-9 and word == "faster"
+    # Unpaired, the same steps only say "on par" (2.2..6.6 against 3.0..4.4).
+    assert "rounds" not in g.merge_rounds([res([3.0], 500)])
+    assert g._spread(ref["step_s"], ours["step_s"])[3] == "on par"
+    # A failed round fails the row.
+    assert "error" in g.merge_rounds([res([1.0], 1), {"error": "rc 1", "wall_s": 1}])

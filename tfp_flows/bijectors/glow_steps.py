@@ -453,7 +453,7 @@ class GlowSteps(ContextBijector):
 
         def body(i, h, ldj):
             k = i if encode else num - 1 - i
-            h, part = step(h, [t[k] for t in params], ctx)
+            h, part = step(h, [_row(t, k) for t in params], ctx)
             return h, ldj + part
 
         return _repeat(num, body, (h, tf.zeros_like(h[:, 0, 0, 0])))
@@ -783,6 +783,13 @@ class _Origin:
 
     def __init__(self, bijector):
         self.bijector = bijector
+
+
+def _row(t, k):
+    """Row k of a stacked tensor; a gather inside a while loop (sparse gradient)."""
+    if isinstance(k, int):
+        return t[k]
+    return tf.gather(t, k)
 
 
 def _repeat(num, body, state):

@@ -205,6 +205,80 @@ def test_reversible_gradient_under_xla_with_unknown_batch():
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize(
+    "dtype, rtol", [(tf.float32, 1e-5), (tf.float64, 1e-11)], ids=["f32", "f64"]
+)
+@pytest.mark.parametrize("direction", ["inverse", "forward"])
+@pytest.mark.parametrize(
+    "lu, additive, context_shape",
+    [(True, False, None), (False, True, None), (True, False, (3,))],
+    ids=["affine", "additive", "context"],
+)
+def test_kept_hidden_gradients_equal_plain_autodiff(
+    dtype, rtol, direction, lu, additive, context_shape
+):
+    """`keep_hidden`: the backward reuses each step's kept last activation."""
+    _, stacked = _pair(
+        lu=lu, additive=additive, dtype=dtype, context_shape=context_shape
+    )
+    x = tf.random.stateless_normal([3, 4, 4, C], seed=[7, 8], dtype=dtype)
+    weight = tf.random.stateless_normal([3, 4, 4, C], seed=[9, 9], dtype=dtype)
+    c = None if context_shape is None else tf.cast(_context(context_shape, 5), dtype)
+    stacked._keep_hidden = True
+    kept = _grads(stacked, tf.identity(x), direction, weight, c)
+    stacked._keep_hidden = False
+    stacked._reversible = False
+    plain = _grads(stacked, tf.identity(x), direction, weight, c)
+    _assert_close_relative(kept, plain, rtol)
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_kept_hidden_gradients_under_a_mixed_policy(policy):
+    _, stacked = _pair(dtype_policy=policy)
+    x = tf.random.stateless_normal([3, 4, 4, C], seed=[7, 8])
+    weight = tf.random.stateless_normal([3, 4, 4, C], seed=[9, 9])
+    stacked._reversible = False
+    plain = _grads(stacked, tf.identity(x), "inverse", weight)
+    stacked._reversible = True
+    stacked._keep_hidden = True
+    kept = _grads(stacked, tf.identity(x), "inverse", weight)
+    assert all(g.dtype == tf.float32 for g in kept)
+    _assert_close_relative(kept, plain, _MIXED_RTOL[policy])
+
+
+def test_kept_hidden_gradients_under_xla_with_unknown_batch():
+    _, stacked = _pair()
+    stacked._keep_hidden = True
+    x = tf.random.stateless_normal([3, 4, 4, C], seed=[7, 8])
+    weight = tf.random.stateless_normal([3, 4, 4, C], seed=[9, 9])
+    spec = [tf.TensorSpec([None, 4, 4, C], tf.float32)]
+    xla = tf.function(
+        lambda t: _grads(stacked, t, "inverse", weight),
+        input_signature=spec,
+        jit_compile=True,
+    )
+    graph = tf.function(
+        lambda t: _grads(stacked, t, "inverse", weight), input_signature=spec
+    )
+    eager = _grads(stacked, tf.identity(x), "inverse", weight)
+    _assert_close_relative(xla(tf.identity(x)), eager, 1e-5)
+    _assert_close_relative(graph(tf.identity(x)), eager, 1e-5)
+
+
+def test_keep_hidden_needs_reversible_gradients():
+    with pytest.raises(ValueError, match=r"GlowSteps.*`keep_hidden=True`.*reversible"):
+        fb.GlowSteps(C, K, reversible=False, keep_hidden=True)
+    kw = dict(num_levels=1, hidden_units=4)
+    with pytest.raises(
+        ValueError, match=r"glow.*`keep_hidden=True`.*reversible=False.*num_steps=8"
+    ):
+        flows.glow((4, 4, 1), num_steps=8, keep_hidden=True, **kw)
+    with pytest.raises(ValueError, match=r"glow.*`keep_hidden`.*'yes'"):
+        flows.glow((4, 4, 1), num_steps=16, keep_hidden="yes", **kw)
+    flow = flows.glow((4, 4, 1), num_steps=16, keep_hidden=True, **kw)
+    assert flow.bijector.levels[0].steps[0].keep_hidden
+
+
 def test_stacked_glow_equals_glow_after_act_norm_init(digits):
     kw = dict(num_levels=2, num_steps=2, hidden_units=8, seed=3)
     ref = flows.glow((8, 8, 1), **kw)

@@ -132,6 +132,7 @@ class GlowSteps(ContextBijector):
         lu_decomposition: bool = True,
         additive: bool = False,
         reversible: bool = True,
+        keep_hidden: bool = False,
         context_shape: Sequence[int] | None = None,
         seed: int | None = None,
         dtype: DTypeLike = tf.float32,
@@ -149,6 +150,13 @@ class GlowSteps(ContextBijector):
           additive: additive (NICE) instead of affine couplings.
           reversible: compute gradients by rebuilding each step's input from
             its output (memory independent of K) instead of storing it.
+          keep_hidden: with `reversible`, also keep each step's last hidden
+            activation (the input of the coupling network's last
+            convolution) from the forward pass of `log_prob`, so the
+            backward pass recomputes only the network's first convolution
+            instead of the whole network: a faster training step for
+            activation memory that grows with K again, by one `[N, H, W,
+            hidden_units]` tensor (in the compute dtype) per step.
           context_shape: None (unconditional), `(C_c,)` for a vector context
             or `(H', W', C_c)` for an image context of every coupling
             network (as `GlowStep`'s `context_shape`).
@@ -183,6 +191,13 @@ class GlowSteps(ContextBijector):
             self._lu = bool(lu_decomposition)
             self._additive = bool(additive)
             self._reversible = bool(reversible)
+            self._keep_hidden = bool(keep_hidden)
+            if self._keep_hidden and not self._reversible:
+                raise ValueError(
+                    "GlowSteps: argument `keep_hidden=True` needs "
+                    "`reversible=True` (it keeps activations for the reversible "
+                    "backward pass); got reversible=False."
+                )
             self._dtype_weights = tf.as_dtype(dtype)
             self._dtype_policy = None if dtype_policy is None else policy
             self._compute_dtype = tf.as_dtype(keras.DTypePolicy(policy).compute_dtype)
@@ -265,6 +280,11 @@ class GlowSteps(ContextBijector):
     def reversible(self) -> bool:
         """Whether gradients rebuild each step's input instead of storing it."""
         return self._reversible
+
+    @property
+    def keep_hidden(self) -> bool:
+        """Whether the reversible backward reuses each step's kept hidden activation."""
+        return self._keep_hidden
 
     @property
     def lu_decomposition(self) -> bool:
@@ -378,7 +398,7 @@ class GlowSteps(ContextBijector):
         return params, const
 
     # -- one step -------------------------------------------------------------
-    def _net(self, h_a, p, ctx=None):
+    def _net(self, h_a, p, ctx=None, keep=False):
         """Step k's coupling network on `concat(h_a, ctx)`, in `h_a`'s dtype.
 
         The last layer's output scale is folded into its kernel here, for
@@ -401,6 +421,8 @@ class GlowSteps(ContextBijector):
         h = tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(x, k1, 1, "SAME"), b1))
         h = tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(h, k2, 1, "SAME"), b2))
         out = tf.nn.bias_add(tf.nn.conv2d(h, k3, 1, "SAME"), b3)
+        if keep:  # and the last hidden activation, in the compute dtype
+            return tf.cast(out, h_a.dtype), h
         return tf.cast(out, h_a.dtype)
 
     def _mix(self, h, matrix):
@@ -408,25 +430,34 @@ class GlowSteps(ContextBijector):
         y = tf.matmul(tf.reshape(h, [-1, self._c]), matrix, transpose_b=True)
         return tf.reshape(y, shape)
 
-    def _encode_step(self, h, p, ctx=None):
+    def _encode_step(self, h, p, ctx=None, keep=False):
         """Step k, data -> latent: `(h', coupling log-det [N])`.
 
         `ctx`: the context features `[N, H, W, C_c]` (conditional only).
+        `keep`: also return the network's last hidden activation.
         """
         h = (h - p[_AN_SHIFT]) * tf.exp(-p[_AN_LOG_SCALE])
-        return self._encode_after_act_norm(h, p, ctx)
+        return self._encode_after_act_norm(h, p, ctx, keep)
 
-    def _encode_after_act_norm(self, h, p, ctx=None):
+    def _encode_after_act_norm(self, h, p, ctx=None, keep=False):
         """Step k's 1x1 conv and coupling, data -> latent."""
         h = self._mix(h, p[_W])
         h_a, h_b = h[..., : self._c_a], h[..., self._c_a :]
-        out = self._net(h_a, p, ctx)
+        out = self._net(h_a, p, ctx, keep)
+        kept = ()
+        if keep:
+            out, hidden = out
+            kept = (hidden,)
         if self._additive:
-            return tf.concat([h_a, h_b + out], -1), tf.zeros_like(h[:, 0, 0, 0])
+            return (
+                tf.concat([h_a, h_b + out], -1),
+                tf.zeros_like(h[:, 0, 0, 0]),
+                *kept,
+            )
         shift, logit = out[..., : self._c_b], out[..., self._c_b :] + 2.0
         h_b = (h_b + shift) * tf.sigmoid(logit)
         ldj = tf.reduce_sum(tf.math.log_sigmoid(logit), axis=[1, 2, 3])
-        return tf.concat([h_a, h_b], -1), ldj
+        return (tf.concat([h_a, h_b], -1), ldj, *kept)
 
     def _decode_step(self, h, p, ctx=None):
         """Step k, latent -> data: `(h', coupling log-det [N])`."""
@@ -458,6 +489,22 @@ class GlowSteps(ContextBijector):
 
         return _repeat(num, body, (h, tf.zeros_like(h[:, 0, 0, 0])))
 
+    def _loop_keeping(self, h, params, ctx):
+        """`_loop` data -> latent, also keeping each step's last hidden activation.
+
+        Returns `(h', ldj, kept)`, `kept` a `tf.TensorArray` whose element k
+        is step k's `[N, H, W, hidden_units]` activation.
+        """
+        kept = tf.TensorArray(self._compute_dtype, size=self._k)
+
+        def body(i, h, ldj, kept):
+            h, part, hidden = self._encode_step(
+                h, [_row(t, i) for t in params], ctx, keep=True
+            )
+            return h, ldj + part, kept.write(i, hidden)
+
+        return _repeat(self._k, body, (h, tf.zeros_like(h[:, 0, 0, 0]), kept))
+
     def _reversible_loop(self, h, params, ctx, encode):
         """`_loop` whose gradient rebuilds each step's input from its output.
 
@@ -468,12 +515,17 @@ class GlowSteps(ContextBijector):
         n_params = len(params)
         step = self._encode_step if encode else self._decode_step
         undo = self._decode_step if encode else self._encode_step
+        keep = self._keep_hidden and encode  # sampling keeps nothing
 
         @tf.custom_gradient
         def run(x, *inputs):
             flat = list(inputs[:n_params])
             c = inputs[n_params] if len(inputs) > n_params else None
-            y, ldj = self._loop(x, flat, c, encode)
+            kept = None
+            if keep:
+                y, ldj, kept = self._loop_keeping(x, flat, c)
+            else:
+                y, ldj = self._loop(x, flat, c, encode)
 
             def grad(dy, dldj):
                 dy = tf.zeros_like(y) if dy is None else dy
@@ -497,7 +549,12 @@ class GlowSteps(ContextBijector):
                     p = [t[k] for t in flat]
                     if encode:
                         inp, grads, g_ctx = self._encode_step_vjp(
-                            out, d_out, dldj, p, c
+                            out,
+                            d_out,
+                            dldj,
+                            p,
+                            c,
+                            hidden=None if kept is None else kept.read(k),
                         )
                     else:
                         inp = tf.stop_gradient(undo(out, p, c)[0])
@@ -527,7 +584,7 @@ class GlowSteps(ContextBijector):
 
         return run(h, *params, *([] if ctx is None else [ctx]))
 
-    def _encode_step_vjp(self, out, d_out, dldj, p, ctx=None):
+    def _encode_step_vjp(self, out, d_out, dldj, p, ctx=None, hidden=None):
         """Step k (data -> latent) rebuilt from its output, with its vjp.
 
         `(inp, [d_inp, *d_p], d_ctx)` (`d_ctx` None without a context). The
@@ -535,7 +592,9 @@ class GlowSteps(ContextBijector):
         `out_a` both rebuilds the step's input and gives the coupling's vjp:
         one network pass and its backward, instead of the two passes of
         "rebuild, then recompute under a tape" (the context, if any, is
-        watched beside `out_a`).
+        watched beside `out_a`). With `hidden` (step k's last hidden
+        activation, kept by the forward pass: `keep_hidden`) only the first
+        and last convolutions run again (`_net_vjp_kept`).
         With `a, b` the halves after the 1x1 conv, `(t, logit) = NN(a)`:
 
             out_b = (b + t) * s,  s = sigmoid(logit),  ldj = sum(log s)
@@ -550,11 +609,22 @@ class GlowSteps(ContextBijector):
         ca, cb = self._c_a, self._c_b
         out_a, out_b = out[..., :ca], out[..., ca:]
         d_a, d_ob = d_out[..., :ca], d_out[..., ca:]
-        net_p = [p[j] for j in _NET]
-        sources = [out_a] + net_p + ([] if ctx is None else [ctx])
-        with tf.GradientTape() as tape:
-            tape.watch(sources)
-            h = self._net(out_a, p, ctx)
+        if hidden is None:
+            net_p = [p[j] for j in _NET]
+            sources = [out_a] + net_p + ([] if ctx is None else [ctx])
+            with tf.GradientTape() as tape:
+                tape.watch(sources)
+                h = self._net(out_a, p, ctx)
+
+            def net_vjp(d_h):
+                return tape.gradient(
+                    h,
+                    sources,
+                    output_gradients=d_h,
+                    unconnected_gradients=tf.UnconnectedGradients.ZERO,
+                )
+        else:
+            h, net_vjp = self._net_vjp_kept(out_a, p, ctx, hidden)
         if self._additive:
             b = out_b - h
             d_b = d_ob
@@ -569,12 +639,7 @@ class GlowSteps(ContextBijector):
             # flip roundings of the network's backward pass.
             d_logit = (d_ob * out_b + dldj[:, None, None, None]) * tf.sigmoid(-logit)
             d_h = tf.concat([d_b, d_logit], -1)
-        net_grads = tape.gradient(
-            h,
-            sources,
-            output_gradients=d_h,
-            unconnected_gradients=tf.UnconnectedGradients.ZERO,
-        )
+        net_grads = net_vjp(d_h)
         d_ctx = None if ctx is None else net_grads.pop()
         d_a = d_a + net_grads[0]
         h_conv = tf.concat([out_a, b], -1)
@@ -591,6 +656,62 @@ class GlowSteps(ContextBijector):
         d_log_scale = -tf.reduce_sum(d_g * g, axis=[0, 1, 2])
         grads = [d_inp, d_shift, d_log_scale, d_w, tf.zeros_like(p[_W_INV])]
         return inp, grads + net_grads[1:], d_ctx
+
+    def _net_vjp_kept(self, h_a, p, ctx, hidden):
+        """`(NN(h_a), vjp)` from the kept last hidden activation `hidden`.
+
+        `vjp(d_out)` returns the gradients `[d_h_a, d_k1, d_b1, d_k2, d_b2,
+        d_k3, d_b3, d_logs]` (and `d_ctx` last, with a context), as
+        `tape.gradient` of `_net` gives them, in the same dtypes. With
+        `h1 = relu(conv3x3(x, k1) + b1)`, `h2 = relu(h1 k2 + b2)` (1x1, kept)
+        and `out = conv3x3(h2, k3') + b3'` (the folded last layer): the last
+        convolution and the first run again (under tapes), the middle one,
+        most of the network's work at Glow's widths, not:
+
+            d_h2 = conv3x3^T(d_out);  d_a2 = d_h2 * [h2 > 0]
+            d_k2 = h1^T d_a2,  d_b2 = sum(d_a2),  d_h1 = d_a2 k2^T
+        """
+        compute = self._compute_dtype
+        k1, b1, k2, b2, k3, b3, logs = (p[j] for j in _NET)
+        first = [h_a, k1, b1] + ([] if ctx is None else [ctx])
+        with tf.GradientTape() as tape_first:
+            tape_first.watch(first)
+            x = h_a if ctx is None else tf.concat([h_a, ctx], axis=-1)
+            x, k1c, b1c = (tf.cast(t, compute) for t in (x, k1, b1))
+            h1 = tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(x, k1c, 1, "SAME"), b1c))
+        last = [hidden, k3, b3, logs]
+        with tf.GradientTape() as tape_last:
+            tape_last.watch(last)
+            k3f, b3f = fold_output_scale(k3, b3, logs, 3.0, self._output_order)
+            k3f, b3f = tf.cast(k3f, compute), tf.cast(b3f, compute)
+            out = tf.nn.bias_add(tf.nn.conv2d(hidden, k3f, 1, "SAME"), b3f)
+            out = tf.cast(out, h_a.dtype)
+
+        def vjp(d_out):
+            zero = tf.UnconnectedGradients.ZERO
+            d_h2, d_k3, d_b3, d_logs = tape_last.gradient(
+                out, last, output_gradients=d_out, unconnected_gradients=zero
+            )
+            width = self._width
+            d_a2 = tf.reshape(
+                tf.where(hidden > 0, d_h2, tf.zeros_like(d_h2)), [-1, width]
+            )
+            h1_rows = tf.reshape(h1, [-1, width])
+            k2c = tf.cast(k2, compute)
+            d_k2 = tf.matmul(h1_rows, d_a2, transpose_a=True)
+            d_k2 = tf.cast(tf.reshape(d_k2, [1, 1, width, width]), k2.dtype)
+            d_b2 = tf.cast(tf.reduce_sum(d_a2, axis=0), b2.dtype)
+            d_h1 = tf.reshape(
+                tf.matmul(d_a2, tf.reshape(k2c, [width, width]), transpose_b=True),
+                tf.shape(h1),
+            )
+            g_first = tape_first.gradient(
+                h1, first, output_gradients=d_h1, unconnected_gradients=zero
+            )
+            grads = [g_first[0], g_first[1], g_first[2], d_k2, d_b2, d_k3, d_b3]
+            return grads + [d_logs] + g_first[3:]
+
+        return out, vjp
 
     def _with_context_batch(self, t, arg_name):
         """`(t, context)` broadcast to their common batch shape (or `(t, None)`).
@@ -644,7 +765,10 @@ class GlowSteps(ContextBijector):
             if self._reversible:
                 h, ldj = self._reversible_loop(h, params, ctx, encode)
             else:
-                h, ldj = self._loop(h, params, ctx, encode)
+                # The loop reads row k with a gather: its weights' gradients
+                # arrive as `IndexedSlices`; handed on dense, as before.
+                loop_params = [_dense_gradient(t) for t in params]
+                h, ldj = self._loop(h, loop_params, ctx, encode)
         # The ActNorm and 1x1 conv terms depend on the weights only (the
         # couplings' terms, from the loop, already have the direction's sign).
         pixels = tf.cast(shape[-3] * shape[-2], h.dtype)
@@ -783,6 +907,16 @@ class _Origin:
 
     def __init__(self, bijector):
         self.bijector = bijector
+
+
+@tf.custom_gradient
+def _dense_gradient(t):
+    """Identity whose gradient is made dense (`IndexedSlices` summed into a tensor)."""
+
+    def grad(dy):
+        return tf.convert_to_tensor(dy)
+
+    return tf.identity(t), grad
 
 
 def _row(t, k):

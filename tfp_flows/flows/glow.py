@@ -144,6 +144,7 @@ def glow(
     context_shape: Sequence[int] | None = None,
     stacked_steps: bool | None = None,
     reversible: bool | None = None,
+    keep_hidden: bool = False,
     seed: int = 0,
     dtype: DTypeLike = tf.float32,
     dtype_policy: str | None = None,
@@ -208,6 +209,15 @@ def glow(
         step). Pass True where memory binds (a GPU, a large batch). True
         needs stacked steps (`stacked_steps=True`, or the default from
         `STACKED_FROM_STEPS` steps).
+      keep_hidden: with `reversible`, keep each step's last hidden
+        activation (`[N, H, W, hidden_units]`, the input of the coupling
+        network's last convolution) from `log_prob`'s forward pass, so that
+        the backward pass recomputes only the network's first and last
+        convolutions, not its `hidden_units x hidden_units` middle one (most
+        of its work at Glow's widths). A faster training step for activation
+        memory that grows with K again by that tensor per step (see
+        docs/benchmarks.md, "Glow at scale", for both at 3 x 32 x 512).
+        Changes no weight.
       seed: integer seed of every initializer (weights are reproducible).
       dtype: weight dtype.
       dtype_policy: None, or `'mixed_bfloat16'` / `'mixed_float16'`: the
@@ -270,6 +280,18 @@ def glow(
             f"per level); got stacked_steps={stacked_steps} with "
             f"num_steps={num_steps}."
         )
+    if keep_hidden not in (True, False):
+        raise ValueError(
+            f"{owner}: argument `keep_hidden` must be True or False; got "
+            f"{keep_hidden!r}."
+        )
+    if keep_hidden and not reversible:
+        raise ValueError(
+            f"{owner}: argument `keep_hidden=True` needs reversible gradients "
+            f"(`reversible=True`, the default from {REVERSIBLE_FROM_STEPS} steps "
+            f"per level with stacked steps); got reversible={reversible} with "
+            f"num_steps={num_steps}."
+        )
     levels = []
     channels = c
     for i in range(num_levels):
@@ -285,6 +307,7 @@ def glow(
                     lu_decomposition=lu_decomposition,
                     additive=additive,
                     reversible=reversible,
+                    keep_hidden=bool(keep_hidden),
                     context_shape=context,
                     seed=seed * 7919 + 100 * i,
                     dtype=dtype,

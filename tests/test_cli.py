@@ -114,6 +114,21 @@ def test_train_options_are_parsed():
     maf = cli.parse_args("--model maf --layers 3 --hidden 32,16".split())
     assert maf.layers == 3 and maf.hidden == (32, 16)
     assert cli.parse_args(["--image-size", "32"]).image_size == (32, 32)
+    assert not cli.parse_args([]).keep_hidden
+    assert cli.parse_args("--steps 16 --keep-hidden".split()).keep_hidden
+
+
+def test_keep_hidden_builds_a_reversible_glow_that_keeps_activations():
+    from tfp_flows.flows.glow import STACKED_FROM_STEPS
+    from tfp_flows.jobs.glow import _config
+    from tfp_flows.jobs.glow import build_flow
+
+    assert cli._STACKED_FROM_STEPS == STACKED_FROM_STEPS
+    opts = cli.parse_args("--steps 8 --width 4 --keep-hidden --fast".split())
+    config = _config(opts, None)  # the data are read only with --conditional
+    assert config["stacked_steps"] and config["reversible"] and config["keep_hidden"]
+    steps = build_flow("glow", config, 0).bijector.levels[0].steps[0]
+    assert steps.reversible and steps.keep_hidden
 
 
 def test_sample_and_eval_options_are_parsed(default_run):
@@ -139,6 +154,9 @@ def test_sample_and_eval_options_are_parsed(default_run):
             "--dtype-policy applies to --model glow",
         ),
         (["--dtype-policy", "bfloat16"], "invalid choice: 'bfloat16'"),
+        (["--keep-hidden"], "--keep-hidden needs stacked steps: --steps 8"),
+        (["--steps", "4", "--keep-hidden"], "got --steps 4"),
+        (["--model", "maf", "--keep-hidden"], "--keep-hidden applies to --model glow"),
         (["--validation-split", "0.95"], "--validation-split: must be in [0, 0.9)"),
         (["--patience", "2", "--validation-split", "0"], "--patience needs"),
         (["--data", "no_such_set"], "--data 'no_such_set': no such data set name"),

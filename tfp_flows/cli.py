@@ -63,7 +63,11 @@ _SIZE_OPTIONS = {
     "image_size": ("glow", "realnvp", "maf", "iaf", "pixelrnn"),
     "conditional": ("glow", "realnvp"),
     "dtype_policy": ("glow", "realnvp"),
+    "keep_hidden": ("glow",),
 }
+# `flows.glow`'s STACKED_FROM_STEPS, without importing TensorFlow here (a
+# test checks that they agree).
+_STACKED_FROM_STEPS = 8
 _DATA_NAMES = ("digits", "rgb_patches")
 _TABLE_SUFFIXES = (".csv",)
 _LOG_ENV = "TF_CPP_MIN_LOG_LEVEL"
@@ -233,6 +237,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="glow/realnvp coupling networks in 16 bits over float32 weights "
         "(mixed_bfloat16 on CPUs with AVX512-BF16, mixed_float16 on GPUs)",
     )
+    t.add_argument(
+        "--keep-hidden",
+        action="store_true",
+        help="glow: reversible gradients that keep each step's last hidden "
+        "activation (faster step, memory growing with --steps; needs --steps 8+)",
+    )
     t.add_argument("--seed", type=_seed, default=0)
     t.add_argument("--output-dir", default="tfp_flows_out")
     t.add_argument(
@@ -334,6 +344,11 @@ def _train_options(
                 f"{flag} applies to --model {', '.join(_SIZE_OPTIONS[key])}; "
                 f"got --model {a.model}"
             )
+    if a.keep_hidden and (a.steps is None or a.steps < _STACKED_FROM_STEPS):
+        train_parser.error(
+            f"--keep-hidden needs stacked steps: --steps {_STACKED_FROM_STEPS} "
+            f"or more; got --steps {a.steps}"
+        )
     if a.n_bits is not None and a.data == "digits":
         train_parser.error("--n-bits reduces 8-bit images; the digits have 17 levels")
     if a.patience is not None and a.validation_split == 0:
@@ -369,6 +384,7 @@ def _train_options(
         tensorboard=a.tensorboard,
         conditional=a.conditional,
         dtype_policy=a.dtype_policy,
+        keep_hidden=a.keep_hidden,
         resume=a.resume,
         verbose=a.verbose,
     )

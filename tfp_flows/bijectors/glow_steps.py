@@ -444,7 +444,7 @@ class GlowSteps(ContextBijector):
         h = self._mix(h, p[_W])
         h_a, h_b = h[..., : self._c_a], h[..., self._c_a :]
         out = self._net(h_a, p, ctx, keep)
-        kept = ()
+        kept: tuple[tf.Tensor, ...] = ()
         if keep:
             out, hidden = out
             kept = (hidden,)

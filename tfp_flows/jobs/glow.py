@@ -84,6 +84,9 @@ def _config(opts: JobOptions, data: ImageSplits) -> dict[str, Any]:
         # REVERSIBLE_FROM_STEPS, glow's own default), written out so that the
         # saved spec holds the layout, not the rule.
         config["stacked_steps"] = config["num_steps"] >= STACKED_FROM_STEPS
+        if opts.keep_hidden:
+            config["reversible"] = True
+            config["keep_hidden"] = True
     return config
 
 

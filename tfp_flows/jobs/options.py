@@ -56,6 +56,10 @@ class JobOptions:
         and RealNVP's coupling networks in 16 bits over float32 weights (the
         train step then runs without XLA, whose CPU convolutions gain nothing
         from bfloat16).
+      keep_hidden: Glow with reversible gradients that keep each step's
+        last hidden activation (`flows.glow(..., reversible=True,
+        keep_hidden=True)`): a faster training step, activation memory
+        growing with the depth; needs stacked steps (8 or more per level).
       resume: continue the interrupted run in `output_dir`.
       verbose: show TensorFlow's start-up log lines and tracebacks.
     """
@@ -81,6 +85,7 @@ class JobOptions:
     tensorboard: bool = False
     conditional: bool = False
     dtype_policy: str | None = None
+    keep_hidden: bool = False
     resume: bool = False
     verbose: bool = False
 

@@ -498,16 +498,14 @@ def _paired_spread(ref_rounds, our_rounds, key):
     Round i of ours is compared with round i of the reference (they ran one
     after the other), so the spread is the run-to-run one.
     """
-    import numpy as np
+    from _common import ratio_spread
     from _common import verdict
 
-    ratios = np.asarray(
-        [
-            _med(r[key]) / _med(o[key])
-            for r, o in zip(ref_rounds, our_rounds, strict=True)
-        ]
+    if len(ref_rounds) != len(our_rounds):
+        raise ValueError("rounds must pair up")
+    ratio, lo, hi = ratio_spread(
+        [_med(r[key]) for r in ref_rounds], [_med(o[key]) for o in our_rounds]
     )
-    ratio, lo, hi = float(np.median(ratios)), float(ratios.min()), float(ratios.max())
     return ratio, lo, hi, verdict(ratio, lo, hi)
 
 

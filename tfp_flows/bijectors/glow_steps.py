@@ -153,8 +153,8 @@ class GlowSteps(ContextBijector):
           keep_hidden: with `reversible`, also keep each step's last hidden
             activation (the input of the coupling network's last
             convolution) from the forward pass of `log_prob`, so the
-            backward pass recomputes only the network's first convolution
-            instead of the whole network: a faster training step for
+            backward pass recomputes only the network's first and last
+            convolutions instead of the whole network: a faster training step for
             activation memory that grows with K again, by one `[N, H, W,
             hidden_units]` tensor (in the compute dtype) per step.
           context_shape: None (unconditional), `(C_c,)` for a vector context
@@ -406,24 +406,30 @@ class GlowSteps(ContextBijector):
         kernel folded in float32) are cast to the compute dtype here, inside
         the step, so gradients leave in float32 (as `apply_coupling_net`).
         """
+        compute = self._compute_dtype
+        k2, b2 = (tf.cast(p[j], compute) for j in (_K2, _B2))
+        h = self._first_layer(h_a, p, ctx)
+        h = tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(h, k2, 1, "SAME"), b2))
+        out = self._last_layer(h, p, h_a.dtype)
+        if keep:  # and the last hidden activation, in the compute dtype
+            return out, h
+        return out
+
+    def _first_layer(self, h_a, p, ctx):
+        """`relu(conv3x3(concat(h_a, ctx), k1) + b1)`, in the compute dtype."""
         x = h_a if ctx is None else tf.concat([h_a, ctx], axis=-1)
-        k1, b1, k2, b2, k3, b3, logs = (p[j] for j in _NET)
+        x, k1, b1 = (tf.cast(t, self._compute_dtype) for t in (x, p[_K1], p[_B1]))
+        return tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(x, k1, 1, "SAME"), b1))
+
+    def _last_layer(self, h, p, dtype):
+        """The zero-initialized conv3x3 on `h`, its output scale folded, in `dtype`."""
         # conv(x, k) * s + b * s == conv(x, k * s) + b * s: fold the last
         # layer's output scale s = exp(3 * logs) into its kernel (as
         # `apply_coupling_net`), and gather [shifts | logits]; per step, in
-        # the weights' dtype.
-        k3, b3 = fold_output_scale(k3, b3, logs, 3.0, self._output_order)
-        compute = self._compute_dtype
-        if compute != x.dtype:
-            x, k1, b1, k2, b2, k3, b3 = (
-                tf.cast(t, compute) for t in (x, k1, b1, k2, b2, k3, b3)
-            )
-        h = tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(x, k1, 1, "SAME"), b1))
-        h = tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(h, k2, 1, "SAME"), b2))
-        out = tf.nn.bias_add(tf.nn.conv2d(h, k3, 1, "SAME"), b3)
-        if keep:  # and the last hidden activation, in the compute dtype
-            return tf.cast(out, h_a.dtype), h
-        return tf.cast(out, h_a.dtype)
+        # the weights' dtype, then cast to the compute dtype.
+        k3, b3 = fold_output_scale(p[_K3], p[_B3], p[_LOGS], 3.0, self._output_order)
+        k3, b3 = tf.cast(k3, self._compute_dtype), tf.cast(b3, self._compute_dtype)
+        return tf.cast(tf.nn.bias_add(tf.nn.conv2d(h, k3, 1, "SAME"), b3), dtype)
 
     def _mix(self, h, matrix):
         shape = tf.shape(h)
@@ -672,20 +678,15 @@ class GlowSteps(ContextBijector):
             d_k2 = h1^T d_a2,  d_b2 = sum(d_a2),  d_h1 = d_a2 k2^T
         """
         compute = self._compute_dtype
-        k1, b1, k2, b2, k3, b3, logs = (p[j] for j in _NET)
-        first = [h_a, k1, b1] + ([] if ctx is None else [ctx])
+        k2, b2 = p[_K2], p[_B2]
+        first = [h_a, p[_K1], p[_B1]] + ([] if ctx is None else [ctx])
         with tf.GradientTape() as tape_first:
             tape_first.watch(first)
-            x = h_a if ctx is None else tf.concat([h_a, ctx], axis=-1)
-            x, k1c, b1c = (tf.cast(t, compute) for t in (x, k1, b1))
-            h1 = tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(x, k1c, 1, "SAME"), b1c))
-        last = [hidden, k3, b3, logs]
+            h1 = self._first_layer(h_a, p, ctx)
+        last = [hidden, p[_K3], p[_B3], p[_LOGS]]
         with tf.GradientTape() as tape_last:
             tape_last.watch(last)
-            k3f, b3f = fold_output_scale(k3, b3, logs, 3.0, self._output_order)
-            k3f, b3f = tf.cast(k3f, compute), tf.cast(b3f, compute)
-            out = tf.nn.bias_add(tf.nn.conv2d(hidden, k3f, 1, "SAME"), b3f)
-            out = tf.cast(out, h_a.dtype)
+            out = self._last_layer(hidden, p, h_a.dtype)
 
         def vjp(d_out):
             zero = tf.UnconnectedGradients.ZERO
